@@ -1,0 +1,476 @@
+//! The gateway's configuration: the YAML file, its checked form and its errors.
+//!
+//! Owns: reading a config file (or the embedded defaults) into a [`Config`] that cannot be
+//! invalid. Trusts nothing in the file: every value is checked while it is read, and every
+//! problem is reported with the file, line and column where it stands and what was expected.
+//! Files named by the config (certificates, keys, CA bundles) are resolved relative to the
+//! config file's folder but only read by the modules that use them.
+
+mod raw;
+pub mod value;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use serde_saphyr::{Location, Spanned};
+
+use self::raw::{RawApp, RawConfig, RawHeaderEdits};
+pub use self::value::{HostPattern, UpstreamUrl};
+
+/// The default body size limit per request when neither the app nor `limits` sets one.
+const DEFAULT_MAX_BODY: u64 = 16 * 1024 * 1024;
+
+/// A checked configuration, ready to build the gateway from.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the configuration came from, for messages.
+    pub source: String,
+    /// Socket addresses to listen on.
+    pub listen: Listen,
+    /// Certificate and key files, resolved to absolute or config-relative paths.
+    pub certificates: Vec<CertificateFiles>,
+    /// Peers whose X-Forwarded-For, Forwarded and X-Request-Id are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Request size limits.
+    pub limits: Limits,
+    /// Timeouts for clients and upstreams.
+    pub timeouts: Timeouts,
+    /// How long an upstream that failed is left out of rotation.
+    pub upstream_fail_timeout: Duration,
+    /// Log format and level.
+    pub log: LogSettings,
+    /// How often the config and certificate files are checked for changes.
+    pub watch_interval: Duration,
+    /// The applications behind the gateway, in file order.
+    pub apps: Vec<App>,
+}
+
+/// Listening addresses.
+#[derive(Clone, Debug)]
+pub struct Listen {
+    /// The HTTPS listener.
+    pub https: SocketAddr,
+    /// The optional plain-HTTP listener, which only redirects to HTTPS.
+    pub http: Option<SocketAddr>,
+}
+
+/// One certificate chain and its private key, as files.
+#[derive(Clone, Debug)]
+pub struct CertificateFiles {
+    /// PEM file with the certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Request size limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest request head (request line and headers) accepted; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Longest request target accepted; longer gets 414.
+    pub max_uri_bytes: usize,
+}
+
+/// Timeouts applied by the gateway.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// Connecting to an upstream.
+    pub connect: Duration,
+    /// Waiting for an upstream's response head.
+    pub response: Duration,
+    /// Keeping an idle connection (client or upstream) open.
+    pub idle: Duration,
+    /// Receiving a request head from a client.
+    pub header_read: Duration,
+    /// Completing a TLS handshake with a client.
+    pub tls_handshake: Duration,
+    /// Letting requests in flight finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+}
+
+/// Log output settings.
+#[derive(Clone, Debug)]
+pub struct LogSettings {
+    /// Output format.
+    pub format: LogFormat,
+    /// Level filter in `tracing_subscriber::EnvFilter` syntax, such as `info`.
+    pub level: String,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable when standard error is a terminal, JSON lines otherwise.
+    Auto,
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object a line.
+    Json,
+}
+
+/// One application behind the gateway.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// Unique name, used in logs and rules.
+    pub name: String,
+    /// The host name (or wildcard) clients use for this app.
+    pub host: HostPattern,
+    /// Only requests under this path prefix belong to the app (`/` for all).
+    pub path_prefix: String,
+    /// Upstream servers, used round robin.
+    pub upstreams: Vec<UpstreamUrl>,
+    /// How to verify upstreams reached over https.
+    pub upstream_tls: UpstreamTls,
+    /// Host header to send upstream instead of the client's.
+    pub host_rewrite: Option<http::HeaderValue>,
+    /// Headers to remove from and add to requests sent upstream.
+    pub request_headers: HeaderEdits,
+    /// Headers to remove from and add to responses sent to clients.
+    pub response_headers: HeaderEdits,
+    /// Whether WebSocket upgrades are passed through.
+    pub websocket: bool,
+    /// Largest request body accepted, in bytes; larger gets 413.
+    pub max_body_bytes: u64,
+    /// Whether paths are matched without regard to case (legacy Windows servers).
+    pub case_insensitive_paths: bool,
+    /// Whether an encoded slash (`%2F`) in a path is kept as data instead of refused.
+    pub allow_encoded_slash: bool,
+    /// Time allowed to connect to an upstream of this app.
+    pub connect_timeout: Duration,
+    /// Time allowed for an upstream of this app to send its response head.
+    pub response_timeout: Duration,
+}
+
+/// How upstream TLS certificates are verified.
+#[derive(Clone, Debug, Default)]
+pub struct UpstreamTls {
+    /// A PEM bundle of CA certificates to trust instead of the system roots.
+    pub ca: Option<PathBuf>,
+    /// Accept any upstream certificate. Only for testing; logged as a warning at load.
+    pub dangerous_skip_verify: bool,
+}
+
+/// Header changes applied on the way through.
+#[derive(Clone, Debug, Default)]
+pub struct HeaderEdits {
+    /// Names removed first.
+    pub remove: Vec<http::HeaderName>,
+    /// Headers set afterwards, replacing any value of the same name.
+    pub add: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+/// A configuration that could not be loaded, with every problem found.
+#[derive(Debug)]
+pub struct ConfigError {
+    /// One entry per problem, each a `file:line:column: message` line (or `file: message`).
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.problems.join("\n"))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and checks the configuration file at `path`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file, line and column of each problem.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+            problems: vec![format!("{source}: cannot read the file: {error}")],
+        })?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        Config::parse(&text, &source, &base)
+    }
+
+    /// Checks configuration text; relative file names are resolved against `base`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming `source`, line and column of each problem.
+    pub fn parse(text: &str, source: &str, base: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|error| ConfigError {
+            problems: vec![describe_yaml_error(&error, source)],
+        })?;
+        let mut problems = Vec::new();
+        check_apps(&raw.apps, source, &mut problems);
+        if raw.tls.certificates.value.is_empty() {
+            problems.push(at(
+                source,
+                &raw.tls.certificates,
+                "expected at least one certificate",
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        Ok(build(raw, source, base))
+    }
+}
+
+/// Turns a YAML reader error into `file:line:column: message` plus the snippet it shows.
+fn describe_yaml_error(error: &serde_saphyr::Error, source: &str) -> String {
+    let rendered = error.to_string();
+    let mut lines = rendered.lines();
+    let first = lines.next().unwrap_or_default();
+    let message = first
+        .strip_prefix("error: ")
+        .map(|rest| match rest.split_once(": ") {
+            Some((place, message)) if place.starts_with("line ") => message,
+            _ => rest,
+        })
+        .unwrap_or(first);
+    let snippet: Vec<&str> = lines
+        .filter(|line| !line.trim_start().starts_with("-->"))
+        .collect();
+    let place = match error.location() {
+        Some(location) => format!("{source}:{}:{}", location.line(), location.column()),
+        None => source.to_owned(),
+    };
+    format!("{place}: {message}\n{}", snippet.join("\n"))
+}
+
+/// Formats a problem at the place where `spanned` was written.
+fn at<T>(source: &str, spanned: &Spanned<T>, message: &str) -> String {
+    let location: Location = spanned.referenced;
+    format!(
+        "{source}:{}:{}: {message}",
+        location.line(),
+        location.column()
+    )
+}
+
+/// Checks what spans several apps: unique names, unique host and prefix pairs, and path
+/// options that agree between apps on one host (they shape the canonical path).
+fn check_apps(apps: &[RawApp], source: &str, problems: &mut Vec<String>) {
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut places: HashMap<(String, String), usize> = HashMap::new();
+    let mut host_options: HashMap<String, (bool, bool, usize)> = HashMap::new();
+    for (index, app) in apps.iter().enumerate() {
+        if app.name.value.trim().is_empty() {
+            problems.push(at(source, &app.name, "expected a non-empty app name"));
+        }
+        if let Some(first) = names.insert(&app.name.value, index) {
+            let message = format!(
+                "app name `{}` is already used by app #{}",
+                app.name.value,
+                first + 1
+            );
+            problems.push(at(source, &app.name, &message));
+        }
+        if app.upstream.value.is_empty() {
+            problems.push(at(
+                source,
+                &app.upstream,
+                "expected at least one upstream URL",
+            ));
+        }
+        let host = app.host.value.to_string();
+        let prefix = app
+            .path_prefix
+            .as_ref()
+            .map_or("/".to_owned(), |prefix| prefix.0.clone());
+        if let Some(first) = places.insert((host.clone(), prefix.clone()), index) {
+            let message = format!(
+                "host `{host}` with path prefix `{prefix}` is already served by app `{}`",
+                apps[first].name.value
+            );
+            problems.push(at(source, &app.host, &message));
+        }
+        let options = (app.case_insensitive_paths, app.allow_encoded_slash, index);
+        if let Some(&(case, slash, first)) = host_options.get(&host) {
+            if (case, slash) != (options.0, options.1) {
+                let message = format!(
+                    "apps on host `{host}` must agree on case_insensitive_paths and \
+                     allow_encoded_slash (app `{}` differs)",
+                    apps[first].name.value
+                );
+                problems.push(at(source, &app.host, &message));
+            }
+        } else {
+            host_options.insert(host, options);
+        }
+    }
+}
+
+/// Builds the checked config from a raw one that passed [`check_apps`].
+fn build(raw: RawConfig, source: &str, base: &Path) -> Config {
+    let timeouts = Timeouts {
+        connect: duration(raw.timeouts.connect, 5),
+        response: duration(raw.timeouts.response, 60),
+        idle: duration(raw.timeouts.idle, 90),
+        header_read: duration(raw.timeouts.header_read, 30),
+        tls_handshake: duration(raw.timeouts.tls_handshake, 10),
+        shutdown_grace: duration(raw.timeouts.shutdown_grace, 30),
+    };
+    let default_body = raw.limits.max_body.map_or(DEFAULT_MAX_BODY, |size| size.0);
+    let certificates = raw
+        .tls
+        .certificates
+        .value
+        .into_iter()
+        .map(|files| CertificateFiles {
+            cert: base.join(files.cert),
+            key: base.join(files.key),
+        })
+        .collect();
+    let apps = raw
+        .apps
+        .into_iter()
+        .map(|app| build_app(app, base, &timeouts, default_body))
+        .collect();
+    Config {
+        source: source.to_owned(),
+        listen: Listen {
+            https: raw.listen.https,
+            http: raw.listen.http,
+        },
+        certificates,
+        trusted_proxies: raw.trusted_proxies,
+        limits: Limits {
+            max_header_bytes: size(raw.limits.max_header_bytes, 16 * 1024),
+            max_uri_bytes: size(raw.limits.max_uri_bytes, 8 * 1024),
+        },
+        timeouts,
+        upstream_fail_timeout: duration(raw.upstream_health.fail_timeout, 10),
+        log: LogSettings {
+            format: raw.log.format.unwrap_or(LogFormat::Auto),
+            level: raw.log.level.unwrap_or_else(|| "info".into()),
+        },
+        watch_interval: duration(raw.watch_interval, 2),
+        apps,
+    }
+}
+
+fn build_app(app: RawApp, base: &Path, timeouts: &Timeouts, default_body: u64) -> App {
+    App {
+        name: app.name.value,
+        host: app.host.value,
+        path_prefix: app
+            .path_prefix
+            .map_or_else(|| "/".into(), |prefix| prefix.0),
+        upstreams: app.upstream.value,
+        upstream_tls: UpstreamTls {
+            ca: app.upstream_tls.ca.map(|ca| base.join(ca)),
+            dangerous_skip_verify: app.upstream_tls.dangerous_skip_verify,
+        },
+        host_rewrite: app.host_rewrite.map(|value| value.0),
+        request_headers: header_edits(app.request_headers),
+        response_headers: header_edits(app.response_headers),
+        websocket: app.websocket,
+        max_body_bytes: app.max_body.map_or(default_body, |size| size.0),
+        case_insensitive_paths: app.case_insensitive_paths,
+        allow_encoded_slash: app.allow_encoded_slash,
+        connect_timeout: app
+            .timeouts
+            .connect
+            .map_or(timeouts.connect, |value| value.0),
+        response_timeout: app
+            .timeouts
+            .response
+            .map_or(timeouts.response, |value| value.0),
+    }
+}
+
+fn header_edits(raw: RawHeaderEdits) -> HeaderEdits {
+    HeaderEdits {
+        remove: raw.remove.into_iter().map(|name| name.0).collect(),
+        add: raw
+            .add
+            .into_iter()
+            .map(|header| (header.name.0, header.value.0))
+            .collect(),
+    }
+}
+
+fn duration(value: Option<value::HumanDuration>, default_seconds: u64) -> Duration {
+    value.map_or(Duration::from_secs(default_seconds), |value| value.0)
+}
+
+fn size(value: Option<value::ByteCount>, default: usize) -> usize {
+    value.map_or(default, |value| {
+        usize::try_from(value.0).unwrap_or(usize::MAX)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "\
+listen: { https: \"127.0.0.1:0\" }
+tls:
+  certificates: [{ cert: a.crt, key: a.key }]
+apps:
+  - name: wiki
+    host: wiki.example.test
+    upstream: [\"http://127.0.0.1:9000\"]
+";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "test.yaml", Path::new("/etc/portcullis"))
+    }
+
+    #[test]
+    fn minimal_config_gets_documented_defaults() {
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(config.apps[0].path_prefix, "/");
+        assert_eq!(config.apps[0].max_body_bytes, DEFAULT_MAX_BODY);
+        assert_eq!(config.timeouts.connect, Duration::from_secs(5));
+        assert_eq!(
+            config.certificates[0].cert,
+            Path::new("/etc/portcullis/a.crt")
+        );
+        assert!(config.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn unknown_key_is_reported_with_line_and_column() {
+        let text = MINIMAL.replace("    host: wiki", "    hots: x\n    host: wiki");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(
+            error.starts_with("test.yaml:6:5: unknown field `hots`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_what_was_expected() {
+        let text = MINIMAL.replace("http://127.0.0.1:9000", "ftp://x");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.starts_with("test.yaml:7:"), "{error}");
+        assert!(error.contains("only http and https"), "{error}");
+        let text = format!("{MINIMAL}timeouts: {{ connect: soon }}\n");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.starts_with("test.yaml:8:"), "{error}");
+        assert!(error.contains("expected a duration"), "{error}");
+    }
+
+    #[test]
+    fn duplicate_apps_and_disagreeing_host_options_are_errors() {
+        let text = format!(
+            "{MINIMAL}  - name: wiki\n    host: wiki.example.test\n    upstream: [\"http://a\"]\n    \
+             case_insensitive_paths: true\n"
+        );
+        let error = parse(&text).unwrap_err();
+        assert_eq!(error.problems.len(), 3, "{error}");
+        assert!(error.problems[0].starts_with("test.yaml:8:"), "{error}");
+        assert!(error.problems[0].contains("already used"), "{error}");
+        assert!(
+            error.problems[1].contains("already served by app `wiki`"),
+            "{error}"
+        );
+        assert!(error.problems[2].contains("must agree"), "{error}");
+    }
+}

@@ -1,0 +1,164 @@
+//! The `portcullis` command line.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 bad usage or an invalid configuration.
+#![expect(clippy::print_stdout, reason = "a command line prints its results")]
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use portcullis::config::{Config, LogFormat, LogSettings};
+use portcullis::{Gateway, dev};
+use tracing_subscriber::EnvFilter;
+
+/// An access gateway: TLS, routing and forwarding in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway with a configuration file.
+    Serve {
+        /// The YAML configuration file.
+        #[arg(long, short, env = "PORTCULLIS_CONFIG")]
+        config: PathBuf,
+    },
+    /// Check a configuration file and report every problem with file, line and column.
+    Check {
+        /// The YAML configuration file.
+        #[arg(long, short, env = "PORTCULLIS_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run a development gateway on the embedded defaults with two demo apps.
+    Dev {
+        /// Folder for the development CA and certificate (created if missing).
+        #[arg(long, default_value = "certs")]
+        certs: PathBuf,
+        /// HTTPS address.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        https: SocketAddr,
+        /// Plain-HTTP address, which only redirects to HTTPS.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: SocketAddr,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Serve { config } => report(runtime.block_on(serve(&config))),
+        Command::Dev { certs, https, http } => {
+            report(runtime.block_on(run_dev(dev::DevOptions { certs, https, http })))
+        }
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(config) => {
+            println!("{}: ok ({} apps)", path.display(), config.apps.len());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            let is_config = error
+                .chain()
+                .any(|cause| cause.is::<portcullis::config::ConfigError>());
+            ExitCode::from(if is_config { 2 } else { 1 })
+        }
+    }
+}
+
+async fn serve(path: &Path) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
+    init_logging(&config.log);
+    let gateway = Gateway::start(config, Some(path.to_owned()))
+        .await
+        .with_context(|| format!("starting the gateway from {}", path.display()))?;
+    tracing::info!(https = %gateway.https_address(), http = ?gateway.http_address(), "listening");
+    wait_for_signals(&gateway).await?;
+    gateway.shutdown().await;
+    Ok(())
+}
+
+async fn run_dev(options: dev::DevOptions) -> anyhow::Result<()> {
+    init_logging(&LogSettings {
+        format: LogFormat::Pretty,
+        level: "info".into(),
+    });
+    let running = dev::start(&options)
+        .await
+        .context("starting the dev gateway")?;
+    println!("{}", dev::banner(&running));
+    wait_for_signals(&running.gateway).await?;
+    running.gateway.shutdown().await;
+    Ok(())
+}
+
+/// Waits for SIGINT or SIGTERM; reloads the configuration on SIGHUP meanwhile.
+async fn wait_for_signals(gateway: &Gateway) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => {
+                if let Err(error) = gateway.reload() {
+                    tracing::error!(target: "portcullis::config",
+                        "reload refused; the old configuration stays:\n{error}");
+                }
+            }
+        }
+    }
+    tracing::info!("shutting down; finishing requests in flight");
+    Ok(())
+}
+
+fn init_logging(settings: &LogSettings) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match settings.format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
