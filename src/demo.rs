@@ -7,7 +7,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,7 +27,18 @@ use crate::proxy::body::{self, Body};
 pub struct DemoApp {
     /// Where it listens.
     pub address: SocketAddr,
+    seen: Arc<Mutex<Vec<String>>>,
     task: JoinHandle<()>,
+}
+
+impl DemoApp {
+    /// The request targets received so far, in order.
+    pub fn targets(&self) -> Vec<String> {
+        self.seen
+            .lock()
+            .map(|seen| seen.clone())
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for DemoApp {
@@ -44,14 +55,22 @@ pub async fn spawn_echo(name: &str) -> std::io::Result<DemoApp> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let name: Arc<str> = Arc::from(name);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
             let name = name.clone();
+            let record = record.clone();
             tokio::spawn(async move {
-                let service = service_fn(move |request| echo(name.clone(), request));
+                let service = service_fn(move |request: Request<Incoming>| {
+                    if let Ok(mut seen) = record.lock() {
+                        seen.push(request.uri().to_string());
+                    }
+                    echo(name.clone(), request)
+                });
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 let _ = builder
                     .serve_connection(TokioIo::new(stream), service)
@@ -59,7 +78,11 @@ pub async fn spawn_echo(name: &str) -> std::io::Result<DemoApp> {
             });
         }
     });
-    Ok(DemoApp { address, task })
+    Ok(DemoApp {
+        address,
+        seen,
+        task,
+    })
 }
 
 async fn echo(name: Arc<str>, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {

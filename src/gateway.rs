@@ -169,8 +169,8 @@ impl Gateway {
     /// Polls the config and certificate files for changes and reloads when one changes.
     fn watch_files(&mut self, mut stopped: watch::Receiver<bool>) {
         let reloader = self.reloader.clone();
+        let mut seen = reloader.fingerprint();
         let task = tokio::spawn(async move {
-            let mut seen = reloader.fingerprint();
             loop {
                 let interval = reloader.shared.runtime.load().config.watch_interval;
                 tokio::select! {

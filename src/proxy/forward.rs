@@ -105,14 +105,17 @@ pub fn upstream_request_headers(client: &HeaderMap, context: &ForwardContext<'_>
 
 /// Removes hop-by-hop headers from an upstream response and applies the app's edits.
 pub fn client_response_headers(headers: &mut HeaderMap, edits: &HeaderEdits, upgrade: bool) {
+    // A 101 answer keeps the two headers that complete the upgrade (RFC 9110 7.8).
+    let keep = |name: &str| upgrade && (name == "connection" || name == "upgrade");
     for name in connection_named(headers) {
-        headers.remove(name.as_str());
+        if !keep(&name) {
+            headers.remove(name.as_str());
+        }
     }
     for name in HOP_BY_HOP {
-        if upgrade && (name == "connection" || name == "upgrade") {
-            continue;
+        if !keep(name) {
+            headers.remove(name);
         }
-        headers.remove(name);
     }
     apply_edits(headers, edits);
 }

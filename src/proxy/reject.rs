@@ -77,13 +77,10 @@ impl Rejection {
         }
     }
 
-    /// Whether the connection must close after the answer, because the request's framing
-    /// cannot be trusted to find where the next request starts.
+    /// Whether the connection must close after the answer: after a malformed request the
+    /// gateway cannot trust the framing to find where the next request starts.
     pub fn closes_connection(self) -> bool {
-        matches!(
-            self,
-            Rejection::BadRequest(BadRequest::Framing | BadRequest::DuplicateHeader)
-        )
+        matches!(self, Rejection::BadRequest(_))
     }
 
     /// Builds the response; `wants_html` picks the browser page over JSON.

@@ -219,7 +219,8 @@ fn client_tls(settings: &UpstreamTls) -> Result<rustls::ClientConfig, TlsError> 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
-    let mut config = if settings.dangerous_skip_verify {
+    // hyper-rustls sets ALPN itself from the enabled HTTP versions (HTTP/1.1 only here).
+    let config = if settings.dangerous_skip_verify {
         tracing::warn!("upstream TLS verification is switched off (dangerous_skip_verify)");
         builder
             .dangerous()
@@ -234,7 +235,6 @@ fn client_tls(settings: &UpstreamTls) -> Result<rustls::ClientConfig, TlsError> 
             .with_root_certificates(system_roots())
             .with_no_client_auth()
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
 
