@@ -150,12 +150,15 @@ impl Gateway {
     pub async fn shutdown(self) {
         let grace = self.config().timeouts.shutdown_grace;
         let _ = self.stop.send(true);
-        for task in &self.tasks {
-            task.abort();
+        // The accept loops and the watcher end on the stop signal and drop their handles on
+        // the shutdown coordinator, which can then wait for the open connections alone.
+        for task in self.tasks {
+            if let Err(error) = task.await {
+                tracing::warn!("a gateway task ended abnormally: {error}");
+            }
         }
-        let graceful = Arc::try_unwrap(self.graceful);
-        let Ok(graceful) = graceful else {
-            tracing::warn!("shutting down with listeners still attached");
+        let Ok(graceful) = Arc::try_unwrap(self.graceful) else {
+            tracing::error!("shutdown coordinator still shared; not waiting for requests");
             return;
         };
         if tokio::time::timeout(grace, graceful.shutdown())

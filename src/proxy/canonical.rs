@@ -256,6 +256,8 @@ fn push_decoded(out: &mut String, byte: u8, options: PathOptions) -> Result<(), 
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy as _;
+
     use super::*;
 
     fn path(raw: &str) -> Result<String, CanonicalError> {
@@ -320,6 +322,54 @@ mod tests {
         };
         assert_eq!(canonical_path("/a%2fb/../c", keep), Ok("/c".into()));
         assert_eq!(canonical_path("/a%2fb", keep), Ok("/a%2Fb".into()));
+    }
+
+    /// Raw paths built from the pieces that make canonicalisation hard.
+    fn raw_paths() -> impl proptest::strategy::Strategy<Value = String> {
+        let piece = proptest::prop_oneof![
+            proptest::string::string_regex("[a-zA-Z0-9._~-]{1,6}").unwrap(),
+            proptest::sample::select(vec![
+                ".", "..", "", "%2e", "%2E%2e", "%2f", "%5c", "%41", "%7e", "%25", "%c3%a9", ";",
+                "%00", "%3f", "#", "\\", "%zz", "%", "a b",
+            ])
+            .prop_map(str::to_owned),
+        ];
+        proptest::collection::vec(piece, 0..10).prop_map(|pieces| format!("/{}", pieces.join("/")))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn canonical_paths_are_fixed_points_and_unambiguous(raw in raw_paths()) {
+            let Ok(canonical) = path(&raw) else {
+                return Ok(());
+            };
+            proptest::prop_assert_eq!(path(&canonical), Ok(canonical.clone()));
+            proptest::prop_assert!(canonical.starts_with('/'));
+            for bad in ["//", "/./", "/../", "\\", ";", "#", "%2F", "%2E", "%41"] {
+                proptest::prop_assert!(!canonical.contains(bad), "{} in {}", bad, canonical);
+            }
+            proptest::prop_assert!(!canonical.ends_with("/.") && !canonical.ends_with("/.."));
+            proptest::prop_assert!(canonical.bytes().all(|b| b.is_ascii_graphic()));
+        }
+
+        #[test]
+        fn encoding_an_unreserved_character_changes_nothing(raw in raw_paths(), at in 0usize..64) {
+            let position = raw
+                .char_indices()
+                .filter(|(_, c)| c.is_ascii_alphanumeric())
+                .map(|(index, _)| index)
+                .nth(at);
+            let Some(position) = position else {
+                return Ok(());
+            };
+            let byte = raw.as_bytes()[position];
+            // Skip letters that are part of an escape such as `%2e`.
+            if raw[..position].ends_with('%') || raw[..position.saturating_sub(1)].ends_with('%') {
+                return Ok(());
+            }
+            let encoded = format!("{}%{byte:02X}{}", &raw[..position], &raw[position + 1..]);
+            proptest::prop_assert_eq!(path(&encoded), path(&raw));
+        }
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Integration tests: the real gateway over real TLS in front of real upstreams.
 #![expect(unreachable_pub, reason = "helpers are shared between test modules")]
-#![expect(clippy::unwrap_used, reason = "test helpers fail the test on any unexpected error")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test on any unexpected error"
+)]
 
 mod canonical;
 mod cli;

@@ -178,3 +178,112 @@ async fn plain_http_listener_redirects_known_hosts_to_https_only() {
     assert_eq!(response.status(), 404);
     assert!(response.headers().get("location").is_none());
 }
+
+#[tokio::test]
+async fn forwarded_for_is_believed_only_from_trusted_proxies_k8() {
+    let spoofed = [
+        ("x-forwarded-for", "10.1.2.3"),
+        ("x-request-id", "from-client"),
+    ];
+    let untrusted = TestGateway::start(DEFAULT_APPS).await;
+    let mut request = untrusted
+        .client()
+        .get(untrusted.url("app.example.test", "/"));
+    for (name, value) in spoofed {
+        request = request.header(name, value);
+    }
+    let echo = echo_of(request.send().await.unwrap()).await;
+    assert_eq!(echo_headers(&echo, "x-forwarded-for"), ["127.0.0.1"]);
+    assert_ne!(echo_headers(&echo, "x-request-id"), ["from-client"]);
+
+    let trusted = TestGateway::start_with(DEFAULT_APPS, "trusted_proxies: [127.0.0.0/8]").await;
+    let mut request = trusted.client().get(trusted.url("app.example.test", "/"));
+    for (name, value) in spoofed {
+        request = request.header(name, value);
+    }
+    let echo = echo_of(request.send().await.unwrap()).await;
+    assert_eq!(
+        echo_headers(&echo, "x-forwarded-for"),
+        ["10.1.2.3, 127.0.0.1"]
+    );
+    assert_eq!(echo_headers(&echo, "x-request-id"), ["from-client"]);
+    let forwarded = echo_headers(&echo, "forwarded");
+    assert!(forwarded[0].starts_with("for=10.1.2.3;"), "{forwarded:?}");
+    for garbage in ["a", "999.1.1.1", "", "10.1.2.3, a", "\u{0}"] {
+        let response = trusted
+            .client()
+            .get(trusted.url("app.example.test", "/"))
+            .header("x-forwarded-for", garbage.replace('\u{0}', "%00"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{garbage:?}");
+    }
+}
+
+#[tokio::test]
+async fn shutdown_lets_requests_in_flight_finish_and_stops_accepting() {
+    let gateway = TestGateway::start(DEFAULT_APPS).await;
+    let client = gateway.client();
+    let url = gateway.url("app.example.test", "/slow?ms=700");
+    let address = gateway.address();
+    let slow = tokio::spawn(async move { client.get(url).send().await.map(|r| r.status()) });
+    // Wait until the slow request has reached the upstream before shutting down.
+    while gateway.echo.targets().is_empty() {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let TestGateway {
+        gateway: running,
+        echo: _echo,
+        dir: _dir,
+        ..
+    } = gateway;
+    let began = std::time::Instant::now();
+    running.shutdown().await;
+    // The upstream holds the request for 700 ms after it arrived; shutdown waited for it.
+    assert!(
+        began.elapsed() >= std::time::Duration::from_millis(600),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(slow.await.unwrap().unwrap(), 200);
+    assert!(
+        tokio::net::TcpStream::connect(address).await.is_err(),
+        "no longer accepting"
+    );
+}
+
+#[tokio::test]
+async fn dev_command_serves_the_demo_apps_on_the_embedded_defaults() {
+    let certs = tempfile::tempdir().unwrap();
+    let options = portcullis::dev::DevOptions {
+        certs: certs.path().to_owned(),
+        https: "127.0.0.1:0".parse().unwrap(),
+        http: "127.0.0.1:0".parse().unwrap(),
+    };
+    let dev = portcullis::dev::start(&options).await.unwrap();
+    let address = dev.gateway.https_address();
+    let banner = portcullis::dev::banner(&dev);
+    assert!(
+        banner.contains(&format!("https://hello.localhost:{}/", address.port())),
+        "{banner}"
+    );
+    let tls = crate::support::client_tls(&[&dev.ca_cert]);
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .resolve("hello.localhost", address)
+        .resolve("echo.localhost", address)
+        .build()
+        .unwrap();
+    for app in ["hello", "echo"] {
+        let url = format!("https://{app}.localhost:{}/", address.port());
+        let echo = echo_of(client.get(url).send().await.unwrap()).await;
+        assert_eq!(echo["app"], app);
+    }
+    // A second start reuses the CA, so a browser that trusts it keeps trusting it.
+    let ca = std::fs::read(&dev.ca_cert).unwrap();
+    dev.gateway.shutdown().await;
+    let again = portcullis::dev::start(&options).await.unwrap();
+    assert_eq!(std::fs::read(&again.ca_cert).unwrap(), ca);
+}
