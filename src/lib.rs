@@ -5,11 +5,15 @@
 //! upstream pool with the gateway's own forwarding headers. See ARCHITECTURE.md for how the
 //! modules fit together and which invariants each one keeps.
 
+pub mod authn;
 pub mod config;
 pub mod demo;
 pub mod dev;
 pub mod gateway;
+pub mod identity;
 pub mod proxy;
+pub mod session;
+pub mod store;
 pub mod tls;
 
 pub use config::Config;

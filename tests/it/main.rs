@@ -5,6 +5,7 @@
     reason = "test helpers fail the test on any unexpected error"
 )]
 
+mod accounts;
 mod canonical;
 mod cli;
 mod framing;
