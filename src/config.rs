@@ -46,8 +46,43 @@ pub struct Config {
     pub log: LogSettings,
     /// How often the config and certificate files are checked for changes.
     pub watch_interval: Duration,
+    /// Database URL: `sqlite://path` (relative paths are relative to the config file) or
+    /// `postgres://...`.
+    pub store: String,
+    /// The sign-in portal, if configured.
+    pub portal: Option<Portal>,
+    /// Session lifetimes and cookie scope.
+    pub session: SessionSettings,
+    /// A declarative users file that the store follows.
+    pub users_file: Option<PathBuf>,
     /// The applications behind the gateway, in file order.
     pub apps: Vec<App>,
+}
+
+/// The sign-in portal.
+#[derive(Clone, Debug)]
+pub struct Portal {
+    /// Public https origin of the portal.
+    pub url: value::PortalUrl,
+    /// Title shown on portal pages.
+    pub title: String,
+    /// URL of a logo image shown on portal pages.
+    pub logo: Option<String>,
+}
+
+/// Session lifetimes and cookie scope.
+#[derive(Clone, Debug)]
+pub struct SessionSettings {
+    /// A session unused for this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in.
+    pub lifetime: Duration,
+    /// Lifetime of a "remember me" session.
+    pub remember_me: Duration,
+    /// Parent domain for one shared cookie (`example.test`); host-only cookies when unset.
+    pub domain: Option<String>,
+    /// Longest time a cached session is used without checking the store.
+    pub cache_staleness: Duration,
 }
 
 /// Listening addresses.
@@ -205,6 +240,7 @@ impl Config {
         })?;
         let mut problems = Vec::new();
         check_apps(&raw.apps, source, &mut problems);
+        check_session(&raw, source, &mut problems);
         if raw.tls.certificates.value.is_empty() {
             problems.push(at(
                 source,
@@ -304,6 +340,39 @@ fn check_apps(apps: &[RawApp], source: &str, problems: &mut Vec<String>) {
     }
 }
 
+/// Checks the portal and cookie domain against each other and against the apps.
+fn check_session(raw: &RawConfig, source: &str, problems: &mut Vec<String>) {
+    let portal_host = raw.portal.as_ref().map(|portal| portal.url.host.as_str());
+    if let Some(portal_host) = portal_host {
+        for app in &raw.apps {
+            if app.host.value.matches(portal_host) {
+                let message =
+                    format!("host `{portal_host}` is the portal's; apps need another host");
+                problems.push(at(source, &app.host, &message));
+            }
+        }
+    }
+    let Some(domain) = &raw.session.domain else {
+        return;
+    };
+    let HostPattern::Exact(name) = &domain.value else {
+        problems.push(at(
+            source,
+            domain,
+            "expected a parent domain such as `example.test`",
+        ));
+        return;
+    };
+    let under = |host: &str| {
+        host.strip_suffix(name.as_str())
+            .is_some_and(|rest| rest.ends_with('.'))
+    };
+    if portal_host.is_some_and(|host| !under(host)) {
+        let message = format!("the portal's host is not under the session domain `{name}`");
+        problems.push(at(source, domain, &message));
+    }
+}
+
 /// Builds the checked config from a raw one that passed [`check_apps`].
 fn build(raw: RawConfig, source: &str, base: &Path) -> Config {
     let timeouts = Timeouts {
@@ -349,7 +418,35 @@ fn build(raw: RawConfig, source: &str, base: &Path) -> Config {
             level: raw.log.level.unwrap_or_else(|| "info".into()),
         },
         watch_interval: duration(raw.watch_interval, 2),
+        store: store_url(raw.store, base),
+        portal: raw.portal.map(|portal| Portal {
+            url: portal.url,
+            title: portal.title.unwrap_or_else(|| "Sign in".into()),
+            logo: portal.logo,
+        }),
+        session: SessionSettings {
+            idle_timeout: duration(raw.session.idle_timeout, 30 * 60),
+            lifetime: duration(raw.session.lifetime, 12 * 3600),
+            remember_me: duration(raw.session.remember_me, 30 * 24 * 3600),
+            domain: raw.session.domain.map(|domain| domain.value.to_string()),
+            cache_staleness: raw
+                .session
+                .cache_staleness
+                .map_or(Duration::from_millis(500), |value| value.0),
+        },
+        users_file: raw.users_file.map(|path| base.join(path)),
         apps,
+    }
+}
+
+/// The store URL with a relative SQLite path made relative to the config file.
+fn store_url(raw: Option<String>, base: &Path) -> String {
+    let url = raw.unwrap_or_else(|| "sqlite://data/portcullis.db".into());
+    match url.strip_prefix("sqlite://") {
+        Some(path) if !path.starts_with('/') && base != Path::new(".") => {
+            format!("sqlite://{}", base.join(path).display())
+        }
+        _ => url,
     }
 }
 
@@ -433,6 +530,33 @@ apps:
             Path::new("/etc/portcullis/a.crt")
         );
         assert!(config.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn portal_session_and_store_settings_are_checked() {
+        let text = format!(
+            "{MINIMAL}portal: {{ url: \"https://Auth.Example.Test:8443\" }}\n\
+             session: {{ domain: example.test, idle_timeout: 5m }}\nstore: \"sqlite://db/p.db\"\n"
+        );
+        let config = parse(&text).unwrap();
+        let portal = config.portal.unwrap();
+        assert_eq!(portal.url.origin(), "https://auth.example.test:8443");
+        assert_eq!(config.session.domain.as_deref(), Some("example.test"));
+        assert_eq!(config.session.idle_timeout, Duration::from_secs(300));
+        assert_eq!(config.store, "sqlite:///etc/portcullis/db/p.db");
+
+        let text = format!("{MINIMAL}portal: {{ url: \"http://auth.example.test\" }}\n");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.starts_with("test.yaml:8:"), "{error}");
+        assert!(error.contains("only served over https"), "{error}");
+        let text = format!(
+            "{MINIMAL}portal: {{ url: \"https://auth.other.test\" }}\nsession: {{ domain: example.test }}\n"
+        );
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.contains("not under the session domain"), "{error}");
+        let text = format!("{MINIMAL}portal: {{ url: \"https://wiki.example.test\" }}\n");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.contains("is the portal's"), "{error}");
     }
 
     #[test]

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::value::{
-    ByteCount, HeaderName, HeaderValue, HostPattern, HumanDuration, PathPrefix, UpstreamUrl,
+    ByteCount, HeaderName, HeaderValue, HostPattern, HumanDuration, PathPrefix, PortalUrl,
+    UpstreamUrl,
 };
 
 #[derive(Debug, Deserialize)]
@@ -28,7 +29,30 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) log: RawLog,
     pub(super) watch_interval: Option<HumanDuration>,
+    pub(super) store: Option<String>,
+    pub(super) portal: Option<RawPortal>,
+    #[serde(default)]
+    pub(super) session: RawSession,
+    pub(super) users_file: Option<PathBuf>,
     pub(super) apps: Vec<RawApp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPortal {
+    pub(super) url: PortalUrl,
+    pub(super) title: Option<String>,
+    pub(super) logo: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSession {
+    pub(super) idle_timeout: Option<HumanDuration>,
+    pub(super) lifetime: Option<HumanDuration>,
+    pub(super) remember_me: Option<HumanDuration>,
+    pub(super) domain: Option<Spanned<HostPattern>>,
+    pub(super) cache_staleness: Option<HumanDuration>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -178,6 +178,53 @@ impl<'de> Deserialize<'de> for UpstreamUrl {
     }
 }
 
+/// The portal's public origin: `https://host` or `https://host:port`, no path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortalUrl {
+    /// Canonical host name (lower case, no trailing dot).
+    pub host: String,
+    /// The port, when it is not 443.
+    pub port: Option<u16>,
+}
+
+impl PortalUrl {
+    /// `https://host[:port]`, as browsers write an origin.
+    pub fn origin(&self) -> String {
+        match self.port {
+            Some(port) => format!("https://{}:{port}", self.host),
+            None => format!("https://{}", self.host),
+        }
+    }
+}
+
+impl FromStr for PortalUrl {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let expected = "expected the portal's https URL such as `https://auth.example.test`";
+        let upstream: UpstreamUrl = text
+            .parse()
+            .map_err(|_| format!("{expected}, found `{text}`"))?;
+        if upstream.scheme != http::uri::Scheme::HTTPS {
+            return Err(format!("{expected}: the portal is only served over https"));
+        }
+        let host: HostPattern = upstream.authority.host().parse()?;
+        let HostPattern::Exact(host) = host else {
+            return Err(format!("{expected}: a wildcard is not allowed here"));
+        };
+        let port = upstream.authority.port_u16().filter(|&port| port != 443);
+        Ok(PortalUrl { host, port })
+    }
+}
+
+impl<'de> Deserialize<'de> for PortalUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(D::Error::custom)
+    }
+}
+
 /// An HTTP header name, checked and stored in lower case.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct HeaderName(pub http::HeaderName);
