@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -21,6 +22,9 @@ use serde_saphyr::{Location, Spanned};
 
 use self::raw::{RawApp, RawConfig, RawHeaderEdits};
 pub use self::value::{HostPattern, UpstreamUrl};
+use crate::policy::{
+    AppPolicyInput, KnownSubjects, LintSite, Policy, PolicyConfig, PolicyError, RuleConfig,
+};
 
 /// The default body size limit per request when neither the app nor `limits` sets one.
 const DEFAULT_MAX_BODY: u64 = 16 * 1024 * 1024;
@@ -55,6 +59,11 @@ pub struct Config {
     pub session: SessionSettings,
     /// A declarative users file that the store follows.
     pub users_file: Option<PathBuf>,
+    /// The compiled route policy of every app (app `i` of `apps` is `AppId` `i`).
+    pub policy: Arc<Policy>,
+    /// Warnings about the policy (shadowed rules, public rules before protected ones),
+    /// each as `file:line:column: message`.
+    pub warnings: Vec<String>,
     /// The applications behind the gateway, in file order.
     pub apps: Vec<App>,
 }
@@ -251,7 +260,8 @@ impl Config {
         if !problems.is_empty() {
             return Err(ConfigError { problems });
         }
-        Ok(build(raw, source, base))
+        let (policy, warnings) = compile_policy(&raw, source)?;
+        Ok(build(raw, source, base, policy, warnings))
     }
 }
 
@@ -373,8 +383,68 @@ fn check_session(raw: &RawConfig, source: &str, problems: &mut Vec<String>) {
     }
 }
 
+/// Compiles the route policy; errors and lint warnings point at the rule they are about.
+fn compile_policy(
+    raw: &RawConfig,
+    source: &str,
+) -> Result<(Arc<Policy>, Vec<String>), ConfigError> {
+    let rules: Vec<Vec<RuleConfig>> = raw
+        .apps
+        .iter()
+        .map(|app| app.rules.iter().map(|rule| rule.value.clone()).collect())
+        .collect();
+    let inputs: Vec<AppPolicyInput<'_>> = raw
+        .apps
+        .iter()
+        .zip(&rules)
+        .map(|(app, rules)| AppPolicyInput::new(&app.name.value, app.case_insensitive_paths, rules))
+        .collect();
+    let policy_config = PolicyConfig {
+        networks: raw.networks.clone(),
+        roles: raw.roles.clone(),
+        default: raw.default,
+    };
+    let locate = |app: &str, rule: usize, message: &str| {
+        let spanned = raw
+            .apps
+            .iter()
+            .find(|candidate| candidate.name.value == app);
+        match spanned.and_then(|app| app.rules.get(rule)) {
+            Some(rule) => at(source, rule, message),
+            None => format!("{source}: {message}"),
+        }
+    };
+    let policy = Policy::compile(&policy_config, &inputs).map_err(|errors| ConfigError {
+        problems: errors
+            .iter()
+            .map(|error| match error {
+                PolicyError::Rule { app, rule, .. } => locate(app, *rule, &error.to_string()),
+                other => format!("{source}: {other}"),
+            })
+            .collect(),
+    })?;
+    let warnings = policy
+        .lint(&KnownSubjects::default())
+        .iter()
+        .map(|lint| {
+            let message = format!("warning: {}: {}", lint.site, lint.kind);
+            match &lint.site {
+                LintSite::Rule { app, rule } => locate(app, *rule, &message),
+                LintSite::Role { .. } => format!("{source}: {message}"),
+            }
+        })
+        .collect();
+    Ok((Arc::new(policy), warnings))
+}
+
 /// Builds the checked config from a raw one that passed [`check_apps`].
-fn build(raw: RawConfig, source: &str, base: &Path) -> Config {
+fn build(
+    raw: RawConfig,
+    source: &str,
+    base: &Path,
+    policy: Arc<Policy>,
+    warnings: Vec<String>,
+) -> Config {
     let timeouts = Timeouts {
         connect: duration(raw.timeouts.connect, 5),
         response: duration(raw.timeouts.response, 60),
@@ -435,6 +505,8 @@ fn build(raw: RawConfig, source: &str, base: &Path) -> Config {
                 .map_or(Duration::from_millis(500), |value| value.0),
         },
         users_file: raw.users_file.map(|path| base.join(path)),
+        policy,
+        warnings,
         apps,
     }
 }

@@ -143,5 +143,5 @@ fn stream_bytes(total: u64) -> Response<Body> {
             Some((Ok::<_, body::BoxError>(Frame::data(piece)), sent + size))
         }
     });
-    Response::new(StreamBody::new(chunks).boxed())
+    Response::new(StreamBody::new(chunks).boxed_unsync())
 }

@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, ConfigError};
 use crate::proxy::{Runtime, Shared, listener};
+use crate::services::{Services, ServicesError};
 use crate::tls::{self, CertificateSet, Resolver, TlsError};
 
 /// Why the gateway could not start or reload.
@@ -30,6 +31,9 @@ pub enum GatewayError {
     /// A certificate, key or CA file could not be used.
     #[error("{0}")]
     Tls(#[from] TlsError),
+    /// The store could not be opened.
+    #[error("{0}")]
+    Services(#[from] ServicesError),
     /// A listener could not be bound.
     #[error("listening on {address}: {source}")]
     Bind {
@@ -62,14 +66,30 @@ impl Gateway {
         config: Config,
         config_path: Option<PathBuf>,
     ) -> Result<Gateway, GatewayError> {
+        let services = Services::open(&config).await?;
+        Gateway::start_with(config, config_path, services).await
+    }
+
+    /// Like [`Gateway::start`], with services opened by the caller (tests pass a manual
+    /// clock and cheap password hashing this way).
+    ///
+    /// # Errors
+    /// As [`Gateway::start`].
+    pub async fn start_with(
+        config: Config,
+        config_path: Option<PathBuf>,
+        services: Services,
+    ) -> Result<Gateway, GatewayError> {
         let certificates = CertificateSet::load(&config.certificates)?;
         let resolver = Arc::new(Resolver::new(certificates));
         let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(resolver.clone())?));
         let listen = config.listen.clone();
-        let runtime = Runtime::build(config)?;
+        let services = Arc::new(services);
+        let runtime = Runtime::build(config, &services)?;
         let shared = Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             resolver,
+            services,
         });
         let (stop, stopped) = watch::channel(false);
         let graceful = Arc::new(GracefulShutdown::new());
@@ -121,6 +141,11 @@ impl Gateway {
     /// The bound plain-HTTP address, if that listener is on.
     pub fn http_address(&self) -> Option<SocketAddr> {
         self.http_address
+    }
+
+    /// The store, directory and sessions behind the gateway.
+    pub fn services(&self) -> &Services {
+        &self.reloader.shared.services
     }
 
     /// The configuration currently serving.
@@ -219,7 +244,10 @@ impl Reloader {
             tracing::warn!("listen addresses changed in the config; they apply after a restart");
         }
         let certificates = CertificateSet::load(&config.certificates)?;
-        let runtime = Runtime::build(config)?;
+        if config.store != old.store {
+            tracing::warn!("the store URL changed in the config; it applies after a restart");
+        }
+        let runtime = Runtime::build(config, &self.shared.services)?;
         self.shared.resolver.replace(certificates);
         self.shared.runtime.store(Arc::new(runtime));
         tracing::info!(target: "portcullis::config", "configuration reloaded");

@@ -47,6 +47,9 @@ enum Command {
         /// Plain-HTTP address, which only redirects to HTTPS.
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: SocketAddr,
+        /// Folder for the development database (created if missing).
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
     },
 }
 
@@ -65,9 +68,17 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Serve { config } => report(runtime.block_on(serve(&config))),
-        Command::Dev { certs, https, http } => {
-            report(runtime.block_on(run_dev(dev::DevOptions { certs, https, http })))
-        }
+        Command::Dev {
+            certs,
+            https,
+            http,
+            data,
+        } => report(runtime.block_on(run_dev(dev::DevOptions {
+            certs,
+            https,
+            http,
+            data,
+        }))),
     }
 }
 

@@ -6,8 +6,10 @@
 //! on the generation they started with.
 
 pub mod access;
+pub mod auth;
 pub mod body;
 pub mod canonical;
+pub mod endpoints;
 pub mod forward;
 pub mod handler;
 pub mod listener;
@@ -21,8 +23,10 @@ use std::sync::{Arc, OnceLock};
 use arc_swap::ArcSwap;
 
 use crate::config::Config;
+use crate::portal::{self, PortalState};
 use crate::proxy::route::RouteTable;
 use crate::proxy::upstream::UpstreamPool;
+use crate::services::Services;
 use crate::tls::{Certificate, Resolver, TlsError};
 
 /// Header names (folded: lower case, `-`) that only the gateway sets upstream. A client's
@@ -42,7 +46,9 @@ pub struct Runtime {
     /// The checked configuration.
     pub config: Arc<Config>,
     /// Host and path prefix to app.
-    pub routes: RouteTable,
+    pub routes: Arc<RouteTable>,
+    /// The portal's router, when a portal is configured.
+    pub portal: Option<axum::Router>,
     /// One pool per app, in config order.
     pub pools: Vec<UpstreamPool>,
     /// Folded header names a client may never send upstream.
@@ -50,24 +56,35 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Compiles `config`.
+    /// Compiles `config`; the portal's pages use `services`.
     ///
     /// # Errors
     /// If an app's upstream CA file cannot be read.
-    pub fn build(config: Config) -> Result<Runtime, TlsError> {
+    pub fn build(config: Config, services: &Arc<Services>) -> Result<Runtime, TlsError> {
         let pools = config
             .apps
             .iter()
             .map(|app| UpstreamPool::new(app, config.timeouts.idle, config.upstream_fail_timeout))
             .collect::<Result<Vec<_>, _>>()?;
+        let config = Arc::new(config);
+        let routes = Arc::new(RouteTable::new(&config.apps));
+        let portal = config.portal.as_ref().map(|_| {
+            portal::router(PortalState {
+                config: config.clone(),
+                routes: routes.clone(),
+                services: services.clone(),
+            })
+        });
+        let protected_headers = DEFAULT_PROTECTED_HEADERS
+            .iter()
+            .map(|&name| name.into())
+            .collect();
         Ok(Runtime {
-            routes: RouteTable::new(&config.apps),
+            config,
+            routes,
+            portal,
             pools,
-            protected_headers: DEFAULT_PROTECTED_HEADERS
-                .iter()
-                .map(|&name| name.into())
-                .collect(),
-            config: Arc::new(config),
+            protected_headers,
         })
     }
 }
@@ -79,6 +96,8 @@ pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
     /// The certificates new TLS handshakes use.
     pub resolver: Arc<Resolver>,
+    /// Store, directory and sessions; kept across reloads.
+    pub services: Arc<Services>,
 }
 
 /// What the gateway knows about one client connection.

@@ -17,6 +17,7 @@
 //!   exactly one wins.
 
 mod cache;
+pub mod cookie;
 mod handoff;
 mod rows;
 mod store;

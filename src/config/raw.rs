@@ -1,12 +1,15 @@
 //! The YAML schema as written by people: every struct rejects unknown keys, every field has
 //! the default that the README documents.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use ipnet::IpNet;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
+
+use crate::policy::{DefaultAction, RoleConfig, RuleConfig};
 
 use super::value::{
     ByteCount, HeaderName, HeaderValue, HostPattern, HumanDuration, PathPrefix, PortalUrl,
@@ -34,6 +37,12 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) session: RawSession,
     pub(super) users_file: Option<PathBuf>,
+    #[serde(default, deserialize_with = "crate::policy::deserialize_networks")]
+    pub(super) networks: BTreeMap<String, Vec<IpNet>>,
+    #[serde(default)]
+    pub(super) roles: BTreeMap<String, RoleConfig>,
+    #[serde(default)]
+    pub(super) default: DefaultAction,
     pub(super) apps: Vec<RawApp>,
 }
 
@@ -130,6 +139,8 @@ pub(super) struct RawApp {
     pub(super) allow_encoded_slash: bool,
     #[serde(default)]
     pub(super) timeouts: RawAppTimeouts,
+    #[serde(default)]
+    pub(super) rules: Vec<Spanned<RuleConfig>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

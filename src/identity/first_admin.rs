@@ -81,7 +81,7 @@ impl StoreDirectory {
 
 /// `XXXXX-XXXXX-XXXXX-XXXXX` from the OS generator; 32 divides 256, so taking the low five
 /// bits of each byte picks every symbol with equal chance.
-fn one_time_password() -> Result<Secret, RandomError> {
+pub fn one_time_password() -> Result<Secret, RandomError> {
     let bytes: [u8; PASSWORD_GROUPS * 5] = random_bytes()?;
     let mut password = String::with_capacity(PASSWORD_GROUPS * 6);
     for (index, byte) in bytes.iter().enumerate() {

@@ -15,6 +15,8 @@ pub struct AccessRecord {
     pub host: String,
     /// The app that served the request, if one was found.
     pub app: Option<String>,
+    /// The signed-in user whose identity was sent upstream.
+    pub user: Option<String>,
     /// Request method.
     pub method: http::Method,
     /// Canonical path, or the raw path when it could not be made canonical.
@@ -37,6 +39,7 @@ impl AccessRecord {
             client.ip = %self.client_ip,
             http.host = %self.host,
             app = self.app.as_deref().unwrap_or("-"),
+            user = self.user.as_deref().unwrap_or("-"),
             http.method = %self.method,
             http.path = %self.path,
             status = self.status,

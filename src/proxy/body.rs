@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use http_body_util::combinators::BoxBody;
+use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 
 use crate::proxy::access::AccessRecord;
@@ -15,20 +15,20 @@ use crate::proxy::access::AccessRecord;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body type of every request sent upstream and every response sent to clients.
-pub type Body = BoxBody<Bytes, BoxError>;
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 
 /// A body holding `bytes`.
 pub fn full(bytes: Bytes) -> Body {
     http_body_util::Full::new(bytes)
         .map_err(|never| match never {})
-        .boxed()
+        .boxed_unsync()
 }
 
 /// An empty body.
 pub fn empty() -> Body {
     http_body_util::Empty::new()
         .map_err(|never| match never {})
-        .boxed()
+        .boxed_unsync()
 }
 
 /// A response body that counts its bytes and writes the access line when it is dropped,

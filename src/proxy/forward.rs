@@ -100,6 +100,7 @@ pub fn upstream_request_headers(client: &HeaderMap, context: &ForwardContext<'_>
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     }
     apply_edits(&mut headers, context.edits);
+    crate::session::cookie::strip_gateway_cookies(&mut headers);
     headers
 }
 

@@ -17,28 +17,47 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use crate::config::App;
+use crate::portal::RequestContext;
 use crate::proxy::access::AccessRecord;
 use crate::proxy::body::{Body, Logged};
-use crate::proxy::canonical::{self, CanonicalHost};
+use crate::proxy::canonical::{self, CanonicalHost, PathOptions};
 use crate::proxy::forward::{self, ForwardContext};
 use crate::proxy::reject::{self, BadRequest, Rejection};
 use crate::proxy::upstream::UpstreamError;
 use crate::proxy::{Connection, Runtime, Shared};
+use crate::proxy::{auth, endpoints};
+use crate::session::cookie;
 
 /// What the client asked for, once it passed every check.
-struct Routed<'r> {
-    host: CanonicalHost,
-    app: &'r App,
-    app_index: usize,
-    path: String,
+pub(crate) struct Routed<'r> {
+    /// The canonical host.
+    pub(crate) host: CanonicalHost,
+    /// The app chosen by host and path prefix.
+    pub(crate) app: &'r App,
+    /// Its position in the config, which is also its policy `AppId`.
+    pub(crate) app_index: usize,
+    /// The canonical path.
+    pub(crate) path: String,
+}
+
+/// Where a request goes.
+enum Destination<'r> {
+    /// The portal's own pages.
+    Portal(CanonicalHost),
+    /// An app.
+    App(Routed<'r>),
 }
 
 /// Facts about the request that every phase and the access line need.
-struct RequestFacts {
-    request_id: String,
-    client_ip: IpAddr,
-    peer_trusted: bool,
-    wants_html: bool,
+pub(crate) struct RequestFacts {
+    /// The request id.
+    pub(crate) request_id: String,
+    /// The client address the gateway believes.
+    pub(crate) client_ip: IpAddr,
+    /// Whether the peer is a trusted proxy.
+    pub(crate) peer_trusted: bool,
+    /// Whether the client prefers HTML pages.
+    pub(crate) wants_html: bool,
 }
 
 /// Serves one request; never fails, every problem becomes a response.
@@ -62,6 +81,7 @@ pub async fn handle(
         client_ip: facts.client_ip,
         host: String::new(),
         app: None,
+        user: None,
         method: request.method().clone(),
         path: request.uri().path().escape_debug().to_string(),
         status: 0,
@@ -69,7 +89,7 @@ pub async fn handle(
         started,
     };
     let http1 = request.version() < Version::HTTP_2;
-    let response = match proxy(&runtime, &connection, &facts, request, &mut record).await {
+    let response = match proxy(&shared, &runtime, &connection, &facts, request, &mut record).await {
         Ok(response) => response,
         Err(rejection) => {
             tracing::debug!(request_id = %facts.request_id, ?rejection, "request refused");
@@ -83,10 +103,11 @@ pub async fn handle(
         }
     };
     record.status = response.status().as_u16();
-    Ok(response.map(|body| Logged::new(body, record).boxed()))
+    Ok(response.map(|body| Logged::new(body, record).boxed_unsync()))
 }
 
 async fn proxy(
+    shared: &Shared,
     runtime: &Runtime,
     connection: &Connection,
     facts: &RequestFacts,
@@ -95,16 +116,45 @@ async fn proxy(
 ) -> Result<Response<Body>, Rejection> {
     check_request_line(&request, runtime)?;
     check_framing(request.headers())?;
-    let routed = route(runtime, connection, &request)?;
+    let routed = match route(runtime, connection, &request)? {
+        Destination::Portal(host) => {
+            record.host = host.name;
+            record.app = Some("portal".into());
+            return serve_portal(runtime, facts, request).await;
+        }
+        Destination::App(routed) => routed,
+    };
     record.host = routed.host.name.clone();
     record.app = Some(routed.app.name.clone());
     record.path.clone_from(&routed.path);
+    if routed.path.starts_with(endpoints::PREFIX) {
+        return endpoints::serve(shared, runtime, facts, &routed, &request).await;
+    }
     check_body_size(request.headers(), routed.app)?;
+    let services = &shared.services;
+    let lookup = auth::session_for(
+        services,
+        &runtime.config,
+        &routed.host.name,
+        request.headers(),
+    )
+    .await;
+    let identity = match auth::authorize(shared, runtime, facts, &routed, &request, &lookup) {
+        auth::Verdict::Pass { identity: true } => lookup.active,
+        auth::Verdict::Pass { identity: false } => None,
+        auth::Verdict::Answer(response) => return Ok(response),
+    };
+    record.user = identity
+        .as_ref()
+        .map(|active| active.user.username.to_string());
 
     let websocket = routed.app.websocket && is_websocket_upgrade(&request);
     let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut request));
-    let upstream_request =
+    let mut upstream_request =
         upstream_request(runtime, connection, facts, &routed, request, websocket);
+    if let Some(active) = &identity {
+        auth::add_identity_headers(upstream_request.headers_mut(), active);
+    }
     let response = runtime.pools[routed.app_index].send(upstream_request).await;
     let mut response = response.map_err(|error| upstream_rejection(&error))?;
     record.upstream_status = Some(response.status().as_u16());
@@ -117,12 +167,29 @@ async fn proxy(
         };
         tunnel(client_upgrade, hyper::upgrade::on(&mut response));
     }
-    forward::client_response_headers(
-        response.headers_mut(),
-        &routed.app.response_headers,
-        upgraded,
-    );
-    Ok(response.map(|body| body.map_err(Into::into).boxed()))
+    let headers = response.headers_mut();
+    forward::client_response_headers(headers, &routed.app.response_headers, upgraded);
+    cookie::strip_gateway_set_cookies(headers);
+    Ok(response.map(|body| body.map_err(Into::into).boxed_unsync()))
+}
+
+/// Hands a request for the portal host to the portal's router.
+async fn serve_portal(
+    runtime: &Runtime,
+    facts: &RequestFacts,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, Rejection> {
+    let Some(router) = runtime.portal.clone() else {
+        return Err(Rejection::UnknownHost);
+    };
+    let context = RequestContext {
+        request_id: facts.request_id.clone(),
+        client_ip: facts.client_ip,
+    };
+    let mut request = request.map(axum::body::Body::new);
+    request.extensions_mut().insert(context);
+    let Ok(response) = tower::ServiceExt::oneshot(router, request).await;
+    Ok(response.map(|body| body.map_err(Into::into).boxed_unsync()))
 }
 
 /// Refuses methods the gateway never forwards and request targets over the size limit.
@@ -167,32 +234,41 @@ fn check_framing(headers: &HeaderMap) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// Computes the canonical host and path and finds the app.
+/// Computes the canonical host and path and finds the app, or the portal.
 fn route<'r>(
     runtime: &'r Runtime,
     connection: &Connection,
     request: &Request<Incoming>,
-) -> Result<Routed<'r>, Rejection> {
+) -> Result<Destination<'r>, Rejection> {
     let bad = |error| Rejection::BadRequest(BadRequest::Canonical(error));
     let host = canonical::canonical_host(request.uri(), request.headers()).map_err(bad)?;
     if !connection.certificate_covers(&host.name) {
         return Err(Rejection::MisdirectedRequest);
+    }
+    if let Some(query) = request.uri().query() {
+        canonical::check_query(query).map_err(bad)?;
+    }
+    let is_portal = runtime
+        .config
+        .portal
+        .as_ref()
+        .is_some_and(|portal| portal.url.host == host.name);
+    if is_portal {
+        canonical::canonical_path(request.uri().path(), PathOptions::default()).map_err(bad)?;
+        return Ok(Destination::Portal(host));
     }
     let routes = runtime
         .routes
         .host(&host.name)
         .ok_or(Rejection::UnknownHost)?;
     let path = canonical::canonical_path(request.uri().path(), routes.options).map_err(bad)?;
-    if let Some(query) = request.uri().query() {
-        canonical::check_query(query).map_err(bad)?;
-    }
     let app_index = routes.app_for(&path).ok_or(Rejection::NoRoute)?;
-    Ok(Routed {
+    Ok(Destination::App(Routed {
         host,
         app: &runtime.config.apps[app_index],
         app_index,
         path,
-    })
+    }))
 }
 
 fn check_body_size(headers: &HeaderMap, app: &App) -> Result<(), Rejection> {
@@ -240,7 +316,7 @@ fn upstream_request(
         None => routed.path.clone(),
     };
     let limit = usize::try_from(routed.app.max_body_bytes).unwrap_or(usize::MAX);
-    let body = Limited::new(body, limit).boxed();
+    let body = Limited::new(body, limit).boxed_unsync();
     let mut upstream = Request::new(body);
     *upstream.method_mut() = parts.method;
     *upstream.uri_mut() = target

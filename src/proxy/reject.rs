@@ -139,6 +139,22 @@ p{{line-height:1.5}}code{{background:#eef0f3;padding:.1rem .35rem;border-radius:
     )
 }
 
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// Whether the client prefers an HTML page (a browser navigation) to JSON.
 pub fn wants_html(headers: &http::HeaderMap) -> bool {
     headers

@@ -51,6 +51,8 @@ pub struct ActiveSession {
     pub session: Session,
     /// Its user, with groups.
     pub user: UserRecord,
+    /// The user's group names, in order, as the policy reads them.
+    pub groups: Vec<String>,
 }
 
 /// The cache in front of [`SessionStore::lookup`].
@@ -235,7 +237,16 @@ impl SessionCache {
         if !within(session.last_seen_at, now, touch_interval) && self.sessions.touch(key).await? {
             session.last_seen_at = now;
         }
-        Ok(Some(Arc::new(ActiveSession { session, user })))
+        let groups = user
+            .groups
+            .iter()
+            .map(|group| group.as_str().to_owned())
+            .collect();
+        Ok(Some(Arc::new(ActiveSession {
+            session,
+            user,
+            groups,
+        })))
     }
 
     /// The state, even if a thread panicked while holding it: every update leaves it

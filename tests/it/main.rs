@@ -11,6 +11,7 @@ mod cli;
 mod framing;
 mod reload;
 mod routing;
+mod signin;
 mod streaming;
 mod support;
 mod tls;

@@ -261,6 +261,7 @@ async fn dev_command_serves_the_demo_apps_on_the_embedded_defaults() {
         certs: certs.path().to_owned(),
         https: "127.0.0.1:0".parse().unwrap(),
         http: "127.0.0.1:0".parse().unwrap(),
+        data: certs.path().join("data"),
     };
     let dev = portcullis::dev::start(&options).await.unwrap();
     let address = dev.gateway.https_address();
@@ -269,18 +270,83 @@ async fn dev_command_serves_the_demo_apps_on_the_embedded_defaults() {
         banner.contains(&format!("https://hello.localhost:{}/", address.port())),
         "{banner}"
     );
-    let tls = crate::support::client_tls(&[&dev.ca_cert]);
-    let client = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .resolve("hello.localhost", address)
-        .resolve("echo.localhost", address)
-        .build()
+    let port = address.port();
+    let browser = |jar: std::sync::Arc<reqwest::cookie::Jar>| {
+        let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::support::client_tls(&[&dev.ca_cert]))
+            .cookie_provider(jar)
+            .default_headers(
+                [(reqwest::header::ACCEPT, "text/html".parse().unwrap())]
+                    .into_iter()
+                    .collect(),
+            );
+        for host in ["hello.localhost", "echo.localhost", "auth.localhost"] {
+            builder = builder.resolve(host, address);
+        }
+        builder.build().unwrap()
+    };
+    let sign_in = |user: &'static str| {
+        let client = browser(std::sync::Arc::default());
+        let password = dev
+            .users
+            .iter()
+            .find(|(name, _)| name == user)
+            .unwrap()
+            .1
+            .expose()
+            .to_owned();
+        async move {
+            let page = client
+                .get(format!("https://echo.localhost:{port}/"))
+                .send()
+                .await
+                .unwrap();
+            let html = page.text().await.unwrap();
+            let form = [
+                ("csrf", crate::support::hidden(&html, "csrf")),
+                ("rd", crate::support::hidden(&html, "rd")),
+                ("username", user.to_owned()),
+                ("password", password),
+            ];
+            let origin = format!("https://auth.localhost:{port}");
+            let landed = client
+                .post(format!("{origin}/login"))
+                .header("origin", origin)
+                .form(&form);
+            assert_eq!(echo_of(landed.send().await.unwrap()).await["app"], "echo");
+            client
+        }
+    };
+    let anonymous = browser(std::sync::Arc::default());
+    let public = anonymous
+        .get(format!("https://hello.localhost:{port}/public/"))
+        .send()
+        .await
         .unwrap();
-    for app in ["hello", "echo"] {
-        let url = format!("https://{app}.localhost:{}/", address.port());
-        let echo = echo_of(client.get(url).send().await.unwrap()).await;
-        assert_eq!(echo["app"], app);
-    }
+    assert_eq!(echo_of(public).await["app"], "hello");
+    let alice = sign_in("alice").await;
+    let admin = alice
+        .get(format!("https://echo.localhost:{port}/admin/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 200);
+    let hello = alice
+        .get(format!("https://hello.localhost:{port}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        crate::support::echo_headers(&echo_of(hello).await, "remote-user"),
+        ["alice"]
+    );
+    let bob = sign_in("bob").await;
+    let admin = bob
+        .get(format!("https://echo.localhost:{port}/admin/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 403);
     // A second start reuses the CA, so a browser that trusts it keeps trusting it.
     let ca = std::fs::read(&dev.ca_cert).unwrap();
     dev.gateway.shutdown().await;

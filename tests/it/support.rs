@@ -4,9 +4,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use portcullis::authn::password::HashParams;
 use portcullis::demo::{self, DemoApp};
+use portcullis::services::Services;
+use portcullis::store::ManualClock;
 use portcullis::tls::devca;
 use portcullis::{Config, Gateway};
 use rustls::pki_types::ServerName;
@@ -16,6 +19,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+
+/// The cheapest Argon2 parameters: these tests are not about hashing cost.
+pub const CHEAP: HashParams = HashParams {
+    memory_kib: 8,
+    iterations: 1,
+    parallelism: 1,
+};
 
 /// Names the main test certificate covers.
 pub const MAIN_NAMES: [&str; 3] = ["app.example.test", "*.example.test", "localhost"];
@@ -55,7 +65,9 @@ pub struct TestGateway {
     pub config_path: PathBuf,
     pub main_ca: PathBuf,
     pub other_ca: PathBuf,
+    pub clock: ManualClock,
     apps: String,
+    port: u16,
 }
 
 impl TestGateway {
@@ -64,17 +76,28 @@ impl TestGateway {
         TestGateway::start_with(apps, "").await
     }
 
-    /// Like [`TestGateway::start`], with extra top-level YAML.
+    /// Like [`TestGateway::start`], with extra top-level YAML; `{port}` in it is the
+    /// HTTPS port, chosen before start so a portal URL can name it.
     pub async fn start_with(apps: &str, extra: &str) -> TestGateway {
         let dir = tempfile::tempdir().unwrap();
         let main = devca::issue_with_new_ca(dir.path(), "main", &MAIN_NAMES).unwrap();
         let other = devca::issue_with_new_ca(dir.path(), "other", &OTHER_NAMES).unwrap();
         let echo = demo::spawn_echo("echo").await.unwrap();
         let apps = apps.replace("{echo}", &echo.address.to_string());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let extra = extra.replace("{port}", &port.to_string());
         let config_path = dir.path().join("portcullis.yaml");
-        std::fs::write(&config_path, config_text(&apps, extra)).unwrap();
+        std::fs::write(&config_path, config_text(port, &apps, &extra)).unwrap();
         let config = Config::load(&config_path).unwrap();
-        let gateway = Gateway::start(config, Some(config_path.clone()))
+        let clock = ManualClock::new(SystemTime::now());
+        let services = Services::open_with(&config, Arc::new(clock.clone()), CHEAP)
+            .await
+            .unwrap();
+        let gateway = Gateway::start_with(config, Some(config_path.clone()), services)
             .await
             .unwrap();
         TestGateway {
@@ -85,6 +108,8 @@ impl TestGateway {
             main_ca: main.ca_cert,
             other_ca: other.ca_cert,
             apps,
+            port,
+            clock,
         }
     }
 
@@ -100,7 +125,7 @@ impl TestGateway {
 
     /// Rewrites the config file with `apps` and `extra` top-level YAML.
     pub fn write_config(&self, apps: &str, extra: &str) {
-        std::fs::write(&self.config_path, config_text(apps, extra)).unwrap();
+        std::fs::write(&self.config_path, config_text(self.port, apps, extra)).unwrap();
     }
 
     /// The apps YAML this gateway started with, `{echo}` filled in.
@@ -166,9 +191,15 @@ impl TestGateway {
 }
 
 /// A config file text with both test certificates and `apps`.
-fn config_text(apps: &str, extra: &str) -> String {
+fn config_text(port: u16, apps: &str, extra: &str) -> String {
+    // Proxy tests run without rules; tests of the policy set their own `default`.
+    let default = if extra.contains("default:") {
+        ""
+    } else {
+        "default: public"
+    };
     format!(
-        "listen: {{ https: \"127.0.0.1:0\" }}
+        "listen: {{ https: \"127.0.0.1:{port}\" }}
 tls:
   certificates:
     - {{ cert: main.crt, key: main.key }}
@@ -177,6 +208,7 @@ watch_interval: 50ms
 timeouts: {{ connect: 2s, response: 5s }}
 upstream_health: {{ fail_timeout: 1s }}
 log: {{ level: debug }}
+{default}
 {extra}
 apps:
 {apps}"
@@ -255,4 +287,145 @@ pub fn echo_headers(echo: &Value, name: &str) -> Vec<String> {
 pub async fn closed_port() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     listener.local_addr().unwrap()
+}
+
+/// Top-level YAML for a portal on `auth.example.test` at the test port.
+pub const PORTAL: &str =
+    "portal: { url: \"https://auth.example.test:{port}\", title: Test sign-in }";
+
+/// A browser: a cookie jar shared by a client that follows redirects and one that does not.
+pub struct Browser {
+    pub follows: reqwest::Client,
+    pub stays: reqwest::Client,
+    pub jar: Arc<reqwest::cookie::Jar>,
+    pub portal: String,
+}
+
+impl TestGateway {
+    /// Adds a user with `password` and `groups` to the directory.
+    pub async fn add_user(&self, name: &str, password: &str, groups: &[&str]) {
+        use portcullis::identity::{GroupName, NewUser, Username};
+        let new = NewUser {
+            username: Username::parse(name).unwrap(),
+            display_name: None,
+            email: Some(format!("{name}@example.test")),
+            groups: groups
+                .iter()
+                .map(|group| GroupName::parse(group).unwrap())
+                .collect(),
+            password: portcullis::authn::Secret::new(password),
+            must_change_password: false,
+        };
+        self.gateway
+            .services()
+            .directory
+            .add_user(new)
+            .await
+            .unwrap();
+    }
+
+    /// A fresh browser with an empty cookie jar.
+    pub fn browser(&self) -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let build = |policy| {
+            let mut builder = self
+                .client_builder(&[b"http/1.1"])
+                .cookie_provider(jar.clone())
+                .redirect(policy)
+                .default_headers(browser_headers());
+            builder = builder.resolve("auth.example.test", self.address());
+            builder.build().unwrap()
+        };
+        Browser {
+            follows: build(reqwest::redirect::Policy::limited(10)),
+            stays: build(reqwest::redirect::Policy::none()),
+            jar: jar.clone(),
+            portal: format!("https://auth.example.test:{}", self.port),
+        }
+    }
+}
+
+fn browser_headers() -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("accept", "text/html,application/xhtml+xml".parse().unwrap());
+    headers.insert("user-agent", "portcullis-tests".parse().unwrap());
+    headers
+}
+
+impl Browser {
+    /// Opens `url`, follows redirects, and if it lands on the sign-in form, signs in as
+    /// `user`; returns the final response.
+    pub async fn sign_in(&self, url: &str, user: &str, password: &str) -> reqwest::Response {
+        let page = self.follows.get(url).send().await.unwrap();
+        assert!(
+            page.url().path() == "/login",
+            "expected the sign-in form, got {}",
+            page.url()
+        );
+        self.submit_login(page, user, password).await
+    }
+
+    /// Fills in and posts the sign-in form shown in `page`, following redirects.
+    pub async fn submit_login(
+        &self,
+        page: reqwest::Response,
+        user: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let html = page.text().await.unwrap();
+        let form = [
+            ("csrf", hidden(&html, "csrf")),
+            ("rd", hidden(&html, "rd")),
+            ("username", user.to_owned()),
+            ("password", password.to_owned()),
+        ];
+        self.post(&format!("{}/login", self.portal), &form).await
+    }
+
+    /// Posts a form to the portal with the portal's Origin, following redirects.
+    pub async fn post(&self, url: &str, form: &[(&str, String)]) -> reqwest::Response {
+        self.follows
+            .post(url)
+            .header("origin", &self.portal)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The CSRF token of the portal form at `path`.
+    pub async fn token(&self, path: &str) -> String {
+        let html = self
+            .follows
+            .get(format!("{}{path}", self.portal))
+            .send()
+            .await
+            .unwrap();
+        hidden(&html.text().await.unwrap(), "csrf")
+    }
+
+    /// The session cookie value the jar holds for `url`.
+    pub fn session_cookie(&self, url: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let cookies = self.jar.cookies(&url.parse().unwrap())?;
+        cookies
+            .to_str()
+            .unwrap()
+            .split("; ")
+            .find_map(|pair| pair.strip_prefix("__Host-portcullis=").map(str::to_owned))
+    }
+}
+
+/// The value of the hidden input `name` in a page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in {html}"))
+        + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end]
+        .replace("&#x2f;", "/")
+        .replace("&#x3a;", ":")
+        .replace("&amp;", "&")
 }

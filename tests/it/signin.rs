@@ -1,0 +1,551 @@
+//! Sign-in, single sign-on, sign-out and sessions through the real gateway and portal
+//! (issue 3; CASES K13, K14, K16, K17, K18, K21).
+
+use std::time::Duration;
+
+use crate::support::{PORTAL, TestGateway, echo_headers, echo_of};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Two apps on different hosts, both for signed-in staff, with a public area.
+fn apps() -> &'static str {
+    "
+  - name: app
+    host: app.example.test
+    upstream: [\"http://{echo}\"]
+    rules:
+      - { paths: [\"/public/**\"], auth: public }
+      - { paths: [\"/admin/**\"], allow: { groups: [admins] }, auth: one_factor }
+      - { allow: { groups: [staff, admins] }, auth: one_factor }
+  - name: b
+    host: b.test
+    upstream: [\"http://{echo}\"]
+    rules:
+      - { auth: one_factor }
+"
+}
+
+async fn gateway() -> TestGateway {
+    let gateway = TestGateway::start_with(apps(), &format!("{PORTAL}\ndefault: deny")).await;
+    gateway.add_user("alice", PASSWORD, &["staff"]).await;
+    gateway.add_user("root", PASSWORD, &["admins"]).await;
+    gateway
+}
+
+#[tokio::test]
+async fn navigation_without_session_is_sent_to_the_portal_and_api_calls_get_401() {
+    let gateway = gateway().await;
+    let browser = gateway.browser();
+    let url = gateway.url("app.example.test", "/docs/page?x=1");
+    let response = browser.stays.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    let location = response.headers()["location"].to_str().unwrap();
+    let expected = format!(
+        "{}/sso?rd=https%3A%2F%2Fapp.example.test%3A",
+        browser.portal
+    );
+    assert!(location.starts_with(&expected), "{location}");
+    let api = gateway
+        .client()
+        .get(&url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 401);
+    let body: serde_json::Value = api.json().await.unwrap();
+    assert!(
+        body["login_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&browser.portal),
+        "{body}"
+    );
+    let post = browser.stays.post(&url).body("x").send().await.unwrap();
+    assert_eq!(post.status(), 401, "a form post is never redirected");
+    assert!(gateway.echo.targets().is_empty());
+    let public = browser
+        .stays
+        .get(gateway.url("app.example.test", "/public/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 200);
+}
+
+#[tokio::test]
+async fn sign_in_then_single_sign_on_to_another_host_then_sign_out_everywhere() {
+    let gateway = gateway().await;
+    let browser = gateway.browser();
+    let response = browser
+        .sign_in(
+            &gateway.url("app.example.test", "/docs?x=1"),
+            "alice",
+            PASSWORD,
+        )
+        .await;
+    assert_eq!(
+        response.url().as_str(),
+        gateway.url("app.example.test", "/docs?x=1")
+    );
+    let echo = echo_of(response).await;
+    assert_eq!(echo["target"], "/docs?x=1");
+    assert_eq!(echo_headers(&echo, "remote-user"), ["alice"]);
+    assert_eq!(echo_headers(&echo, "remote-groups"), ["staff"]);
+    assert!(
+        echo_headers(&echo, "cookie").is_empty(),
+        "gateway cookies stay at the gateway"
+    );
+
+    // Second host: no password asked, the portal session hands off with a one-time code.
+    let response = browser
+        .follows
+        .get(gateway.url("b.test", "/other"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.url().host_str(), Some("b.test"));
+    assert_eq!(
+        echo_headers(&echo_of(response).await, "remote-user"),
+        ["alice"]
+    );
+
+    // Sign out once: every app session of that sign-in ends.
+    let token = browser.token("/logout").await;
+    let response = browser
+        .post(&format!("{}/logout", browser.portal), &[("csrf", token)])
+        .await;
+    assert!(response.text().await.unwrap().contains("Signed out"));
+    for url in [
+        gateway.url("app.example.test", "/docs"),
+        gateway.url("b.test", "/other"),
+    ] {
+        let response = browser.stays.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 302, "{url} after sign-out");
+    }
+}
+
+#[tokio::test]
+async fn k13_malformed_credentials_are_no_session_and_never_an_error() {
+    let gateway = gateway().await;
+    let url = gateway.url("app.example.test", "/private");
+    let client = gateway.client();
+    let valid = {
+        let browser = gateway.browser();
+        browser.sign_in(&url, "alice", PASSWORD).await;
+        browser.session_cookie(&url).unwrap()
+    };
+    let truncated = &valid[..valid.len() - 3];
+    let tampered = format!("{}A", &valid[..valid.len() - 1]);
+    for cookie in ["%%%", truncated, &tampered, "", "a=b=c"] {
+        let response = client
+            .get(&url)
+            .header("cookie", format!("__Host-portcullis={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "cookie {cookie:?}");
+        let cleared = response
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert!(
+            cleared.is_some_and(|c| c.contains("Max-Age=0")),
+            "cookie {cookie:?} is cleared"
+        );
+    }
+    for authorization in ["Bearer", "Bearer ", "Basic !!!", "Basic", "Negotiate x"] {
+        let response = client
+            .get(&url)
+            .header("authorization", authorization)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{authorization:?}");
+    }
+    let both = format!("__Host-portcullis={valid}; __Host-portcullis={valid}");
+    let response = client
+        .get(&url)
+        .header("cookie", both)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        401,
+        "two session cookies are no session (K10)"
+    );
+    let response = client
+        .get(&url)
+        .header("cookie", format!("__Host-portcullis={valid}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the untouched cookie still works");
+    assert_eq!(gateway.echo.targets(), ["/private", "/private"]);
+}
+
+#[tokio::test]
+async fn k14_return_urls_that_leave_the_gateway_end_at_the_default() {
+    let gateway = gateway().await;
+    let browser = gateway.browser();
+    let default = format!("{}/account", browser.portal);
+    for rd in [
+        "//evil.example/",
+        "/\\evil.example",
+        "/%5Cevil.example",
+        "%2F%2Fevil.example",
+        "/%09/evil.example",
+        "/%0a/evil.example",
+        "/%0d%0aSet-Cookie:x=y",
+        "https:evil.example",
+        "https:/evil.example",
+        "\\\\evil.example",
+        "%20//evil.example",
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "https://evil.example/",
+        "https://app.example.test.evil.example/",
+    ] {
+        let browser = gateway.browser();
+        // The list gives each value as it appears in the URL: decoded once by the portal.
+        let query = rd.replace('\\', "%5C").replace(' ', "%20");
+        let login = format!("{}/login?rd={query}", browser.portal);
+        let page = browser.follows.get(&login).send().await.unwrap();
+        let html = page.text().await.unwrap();
+        assert_eq!(
+            crate::support::hidden(&html, "rd"),
+            "",
+            "{rd} is not carried in the form"
+        );
+        let form = [
+            ("csrf", crate::support::hidden(&html, "csrf")),
+            (
+                "rd",
+                percent_encoding::percent_decode_str(rd)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            ),
+            ("username", "alice".to_owned()),
+            ("password", PASSWORD.to_owned()),
+        ];
+        let response = browser
+            .stays
+            .post(format!("{}/login", browser.portal))
+            .header("origin", &browser.portal)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 302, "{rd}");
+        let location = response.headers()["location"].to_str().unwrap();
+        assert_eq!(location, default, "{rd}");
+    }
+    drop(browser);
+}
+
+#[tokio::test]
+async fn k16_session_cookie_flags_and_other_cookies_reach_the_upstream() {
+    let gateway = gateway().await;
+    let browser = gateway.browser();
+    let url = gateway.url("app.example.test", "/cookies");
+    let page = browser.follows.get(&url).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    let form = [
+        ("csrf", crate::support::hidden(&html, "csrf")),
+        ("rd", crate::support::hidden(&html, "rd")),
+        ("username", "alice".to_owned()),
+        ("password", PASSWORD.to_owned()),
+    ];
+    let response = browser
+        .stays
+        .post(format!("{}/login", browser.portal))
+        .header("origin", &browser.portal)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for flag in [
+        "__Host-portcullis=",
+        "Path=/",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+    ] {
+        assert!(set_cookie.contains(flag), "{set_cookie}");
+    }
+    assert!(!set_cookie.contains("Domain"), "{set_cookie}");
+    let callback = response.headers()["location"].to_str().unwrap().to_owned();
+    let response = browser.stays.get(&callback).send().await.unwrap();
+    let app_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(app_cookie.starts_with("__Host-portcullis=") && !app_cookie.contains("Domain"));
+    let session = browser.session_cookie(&url).unwrap();
+    let response = gateway
+        .client()
+        .get(&url)
+        .header("cookie", format!("__Host-portcullis={session}; theme=dark"))
+        .header("cookie", "__host-PORTCULLIS=x; lang=en")
+        .send()
+        .await
+        .unwrap();
+    let echo = echo_of(response).await;
+    assert_eq!(echo_headers(&echo, "cookie"), ["theme=dark; lang=en"]);
+}
+
+#[tokio::test]
+async fn k17_revocation_takes_effect_on_the_next_request() {
+    let gateway = gateway().await;
+    let directory = &gateway.gateway.services().directory;
+    let alice = portcullis::identity::Username::parse("alice").unwrap();
+    let url = gateway.url("app.example.test", "/k17");
+    let signed_in = || async {
+        let browser = gateway.browser();
+        browser.sign_in(&url, "alice", PASSWORD).await;
+        browser.session_cookie(&url).unwrap()
+    };
+    let status = |cookie: String| {
+        let request = gateway
+            .client()
+            .get(&url)
+            .header("cookie", format!("__Host-portcullis={cookie}"));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+
+    // Log out, then replay the saved cookie.
+    let browser = gateway.browser();
+    browser.sign_in(&url, "alice", PASSWORD).await;
+    let saved = browser.session_cookie(&url).unwrap();
+    let token = browser.token("/logout").await;
+    browser
+        .post(&format!("{}/logout", browser.portal), &[("csrf", token)])
+        .await;
+    assert_eq!(status(saved).await, 401);
+
+    // Disable.
+    let cookie = signed_in().await;
+    assert_eq!(status(cookie.clone()).await, 200);
+    directory.set_disabled(&alice, true).await.unwrap();
+    assert_eq!(status(cookie).await, 401);
+    directory.set_disabled(&alice, false).await.unwrap();
+
+    // Password change by an administrator.
+    let cookie = signed_in().await;
+    let new = portcullis::authn::Secret::new("another long password");
+    directory.set_password(&alice, &new, false).await.unwrap();
+    assert_eq!(status(cookie).await, 401);
+    directory
+        .set_password(&alice, &portcullis::authn::Secret::new(PASSWORD), false)
+        .await
+        .unwrap();
+
+    // Group removal loses the access the group gave, at once.
+    let cookie = signed_in().await;
+    let staff = portcullis::identity::GroupName::parse("staff").unwrap();
+    directory.remove_from_group(&alice, &staff).await.unwrap();
+    assert_eq!(status(cookie).await, 403);
+}
+
+#[tokio::test]
+async fn k18_sign_out_needs_a_same_origin_post_with_the_form_token() {
+    let gateway = gateway().await;
+    let browser = gateway.browser();
+    let url = gateway.url("app.example.test", "/k18");
+    browser.sign_in(&url, "alice", PASSWORD).await;
+    let page = browser
+        .follows
+        .get(format!("{}/logout", browser.portal))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        page.text().await.unwrap().contains("Sign out?"),
+        "a GET only asks"
+    );
+    assert_eq!(browser.stays.get(&url).send().await.unwrap().status(), 200);
+
+    let token = browser.token("/logout").await;
+    let logout = format!("{}/logout", browser.portal);
+    let cross_site = browser
+        .stays
+        .post(&logout)
+        .header("origin", "https://evil.example")
+        .form(&[("csrf", token.clone())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+    let no_origin = browser
+        .stays
+        .post(&logout)
+        .form(&[("csrf", token.clone())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_origin.status(), 403);
+    let no_token = browser
+        .post(&logout, &[("csrf", "forged".to_owned())])
+        .await;
+    assert_eq!(no_token.status(), 403);
+    let credentials = [
+        ("username", "alice".to_owned()),
+        ("password", PASSWORD.to_owned()),
+    ];
+    let login_without_token = browser
+        .post(&format!("{}/login", browser.portal), &credentials)
+        .await;
+    assert_eq!(login_without_token.status(), 403);
+    assert_eq!(
+        browser.stays.get(&url).send().await.unwrap().status(),
+        200,
+        "still signed in"
+    );
+}
+
+#[tokio::test]
+async fn k21_failed_sign_ins_look_the_same_for_every_kind_of_user() {
+    let gateway = gateway().await;
+    gateway.add_user("carol", PASSWORD, &["staff"]).await;
+    let carol = portcullis::identity::Username::parse("carol").unwrap();
+    gateway
+        .gateway
+        .services()
+        .directory
+        .set_disabled(&carol, true)
+        .await
+        .unwrap();
+    let browser = gateway.browser();
+    let mut answers = Vec::new();
+    for (user, password) in [
+        ("alice", "wrong password"),
+        ("nobody", "wrong password"),
+        ("carol", PASSWORD),
+    ] {
+        let token = browser.token("/login").await;
+        let form = [
+            ("csrf", token),
+            ("rd", String::new()),
+            ("username", user.to_owned()),
+            ("password", password.to_owned()),
+        ];
+        let response = browser
+            .post(&format!("{}/login", browser.portal), &form)
+            .await;
+        let status = response.status();
+        let mut names: Vec<String> = response
+            .headers()
+            .keys()
+            .map(|name| name.to_string())
+            .collect();
+        names.sort();
+        let body = response.text().await.unwrap();
+        let body = body
+            .split("Request id")
+            .next()
+            .unwrap()
+            .replace(user, "USER");
+        answers.push((status, names, body));
+    }
+    assert_eq!(answers[0], answers[1], "existing vs unknown user");
+    assert_eq!(answers[0], answers[2], "wrong password vs disabled user");
+    assert!(
+        answers[0]
+            .2
+            .contains("The username or password is incorrect")
+    );
+}
+
+#[tokio::test]
+async fn sessions_end_after_idle_time_and_lifetime_unless_remembered() {
+    let gateway = gateway().await;
+    let url = gateway.url("app.example.test", "/expiry");
+    let browser = gateway.browser();
+    browser.sign_in(&url, "alice", PASSWORD).await;
+    assert_eq!(browser.stays.get(&url).send().await.unwrap().status(), 200);
+    gateway.clock.advance(Duration::from_secs(31 * 60));
+    assert_eq!(
+        browser.stays.get(&url).send().await.unwrap().status(),
+        302,
+        "idle for 31 minutes"
+    );
+
+    // Remember me: a persistent cookie and a session that outlives idle time and 12 hours.
+    let remembered = gateway.browser();
+    let page = remembered.follows.get(&url).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    let form = [
+        ("csrf", crate::support::hidden(&html, "csrf")),
+        ("rd", crate::support::hidden(&html, "rd")),
+        ("username", "alice".to_owned()),
+        ("password", PASSWORD.to_owned()),
+        ("remember", "1".to_owned()),
+    ];
+    let response = remembered
+        .stays
+        .post(format!("{}/login", remembered.portal))
+        .header("origin", &remembered.portal)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(set_cookie.contains("Max-Age=2592000"), "{set_cookie}");
+    let callback = response.headers()["location"].to_str().unwrap().to_owned();
+    remembered.follows.get(&callback).send().await.unwrap();
+    gateway.clock.advance(Duration::from_secs(13 * 3600));
+    assert_eq!(
+        remembered.stays.get(&url).send().await.unwrap().status(),
+        200
+    );
+    gateway.clock.advance(Duration::from_secs(30 * 24 * 3600));
+    assert_eq!(
+        remembered.stays.get(&url).send().await.unwrap().status(),
+        302,
+        "past 30 days"
+    );
+}
+
+#[tokio::test]
+async fn signed_in_non_member_gets_403_and_the_page_names_no_rule() {
+    let gateway = gateway().await;
+    let browser = gateway.browser();
+    browser
+        .sign_in(&gateway.url("app.example.test", "/"), "alice", PASSWORD)
+        .await;
+    let response = browser
+        .stays
+        .get(gateway.url("app.example.test", "/admin/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("signed in as alice"), "{html}");
+    assert!(
+        !html.contains("admins") && !html.contains("rules"),
+        "{html}"
+    );
+    let root = gateway.browser();
+    root.sign_in(
+        &gateway.url("app.example.test", "/admin/users"),
+        "root",
+        PASSWORD,
+    )
+    .await;
+    let response = root
+        .stays
+        .get(gateway.url("app.example.test", "/admin/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
