@@ -80,6 +80,7 @@ impl Gateway {
         config_path: Option<PathBuf>,
         services: Services,
     ) -> Result<Gateway, GatewayError> {
+        log_warnings(&config);
         let certificates = CertificateSet::load(&config.certificates)?;
         let resolver = Arc::new(Resolver::new(certificates));
         let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(resolver.clone())?));
@@ -244,6 +245,7 @@ impl Reloader {
             tracing::warn!("listen addresses changed in the config; they apply after a restart");
         }
         let certificates = CertificateSet::load(&config.certificates)?;
+        log_warnings(&config);
         if config.store != old.store {
             tracing::warn!("the store URL changed in the config; it applies after a restart");
         }
@@ -269,6 +271,13 @@ impl Reloader {
                 Some((meta.modified().ok()?, meta.len()))
             })
             .collect()
+    }
+}
+
+/// Logs the policy warnings of a config being put in service.
+fn log_warnings(config: &Config) {
+    for warning in &config.warnings {
+        tracing::warn!(target: "portcullis::config", "{warning}");
     }
 }
 

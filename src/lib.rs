@@ -12,6 +12,7 @@ pub mod dev;
 pub mod gateway;
 pub mod identity;
 pub mod policy;
+pub mod policy_tools;
 pub mod portal;
 pub mod proxy;
 pub mod services;

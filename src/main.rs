@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use portcullis::config::{Config, LogFormat, LogSettings};
+use portcullis::policy_tools::{self, ExplainRequest};
 use portcullis::{Gateway, dev};
 use tracing_subscriber::EnvFilter;
 
@@ -35,6 +36,42 @@ enum Command {
         /// The YAML configuration file.
         #[arg(long, short, env = "PORTCULLIS_CONFIG")]
         config: PathBuf,
+        /// Treat policy warnings (shadowed rules, public rules before protected ones) as
+        /// errors.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Show which rule decides a request and why every rule before it did not.
+    Explain {
+        /// The YAML configuration file.
+        #[arg(long, short, env = "PORTCULLIS_CONFIG")]
+        config: PathBuf,
+        /// The signed-in user; omit for an anonymous request.
+        #[arg(long)]
+        user: Option<String>,
+        /// The user's groups, comma-separated; read from the store when omitted.
+        #[arg(long, value_delimiter = ',')]
+        groups: Option<Vec<String>>,
+        /// The full URL, such as https://wiki.example.test/admin.
+        #[arg(long)]
+        url: String,
+        /// The request method.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// The client address.
+        #[arg(long, default_value = "192.0.2.1")]
+        ip: std::net::IpAddr,
+        /// Factors completed at sign-in (1 or 2).
+        #[arg(long, default_value_t = 1)]
+        factors: u8,
+        /// How long ago the user signed in, such as 5m or 2h.
+        #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+        auth_age: std::time::Duration,
+    },
+    /// Policy tools.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
     },
     /// Run a development gateway on the embedded defaults with two demo apps.
     Dev {
@@ -53,6 +90,19 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Run a YAML file of expected decisions against the configuration; exits 1 on any
+    /// mismatch, so policy tests can run in CI next to the config.
+    Test {
+        /// The cases file.
+        file: PathBuf,
+        /// The YAML configuration file.
+        #[arg(long, short, env = "PORTCULLIS_CONFIG")]
+        config: PathBuf,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -66,7 +116,31 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check { config } => check(&config),
+        Command::Check { config, strict } => check(&config, strict),
+        Command::Explain {
+            config,
+            user,
+            groups,
+            url,
+            method,
+            ip,
+            factors,
+            auth_age,
+        } => {
+            let request = ExplainRequest {
+                user,
+                groups,
+                url,
+                method,
+                ip,
+                factors,
+                auth_age,
+            };
+            report(runtime.block_on(explain(&config, &request)))
+        }
+        Command::Policy {
+            command: PolicyCommand::Test { file, config },
+        } => policy_test(&config, &file),
         Command::Serve { config } => report(runtime.block_on(serve(&config))),
         Command::Dev {
             certs,
@@ -82,12 +156,59 @@ fn main() -> ExitCode {
     }
 }
 
-fn check(path: &Path) -> ExitCode {
+fn check(path: &Path, strict: bool) -> ExitCode {
     match Config::load(path) {
         Ok(config) => {
+            for warning in &config.warnings {
+                eprintln!("{warning}");
+            }
+            if strict && !config.warnings.is_empty() {
+                eprintln!(
+                    "{}: {} warning(s), refused with --strict",
+                    path.display(),
+                    config.warnings.len()
+                );
+                return ExitCode::from(2);
+            }
             println!("{}: ok ({} apps)", path.display(), config.apps.len());
             ExitCode::SUCCESS
         }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn explain(path: &Path, request: &ExplainRequest) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
+    policy_tools::explain(&config, request, &mut std::io::stdout()).await?;
+    Ok(())
+}
+
+fn policy_test(config: &Path, file: &Path) -> ExitCode {
+    let config = match Config::load(config) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    let yaml = match std::fs::read_to_string(file) {
+        Ok(yaml) => yaml,
+        Err(error) => {
+            eprintln!("{}: cannot read the file: {error}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    match policy_tools::policy_test(
+        &config,
+        &file.display().to_string(),
+        &yaml,
+        &mut std::io::stdout(),
+    ) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
         Err(error) => {
             eprintln!("{error}");
             ExitCode::from(2)

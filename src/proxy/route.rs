@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 
 use crate::config::{App, HostPattern};
-use crate::proxy::canonical::PathOptions;
+use crate::policy::{AppId, CaseTarget, Policy, ResolvedTarget, TargetResolver};
+use crate::proxy::canonical::{self, PathOptions};
 
 /// Index of an app in the config's app list.
 pub type AppIndex = usize;
@@ -155,5 +156,57 @@ apps:
         let host = table.host("win.example.test").unwrap();
         assert_eq!(host.app_for("/LEGACY/x"), Some(3));
         assert_eq!(host.app_for("/other"), None);
+    }
+}
+
+/// Routes policy-test cases and `explain` URLs exactly as the proxy routes requests: host
+/// map, canonical path with the host's options, longest prefix.
+#[derive(Debug)]
+pub struct UrlResolver<'a> {
+    /// The route table of the configuration under test.
+    pub routes: &'a RouteTable,
+}
+
+impl UrlResolver<'_> {
+    /// The app and canonical path for `url`.
+    ///
+    /// # Errors
+    /// Why the URL does not reach an app: malformed, unknown host, ambiguous path, no prefix.
+    pub fn resolve_url(&self, url: &str) -> Result<ResolvedTarget, String> {
+        let uri: http::Uri = url.parse().map_err(|_| format!("`{url}` is not a URL"))?;
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("`{url}` has no host"))?;
+        let host = canonical::parse_authority(authority.as_str())
+            .map_err(|error| format!("`{url}`: {error}"))?;
+        let routes = self
+            .routes
+            .host(&host.name)
+            .ok_or_else(|| format!("no app is served on host `{}`", host.name))?;
+        let path = canonical::canonical_path(uri.path(), routes.options)
+            .map_err(|error| format!("`{url}` would be refused with 400: {error}"))?;
+        let app = routes
+            .app_for(&path)
+            .ok_or_else(|| format!("no app serves `{path}`"))?;
+        Ok(ResolvedTarget {
+            app: AppId::from_position(app),
+            path,
+        })
+    }
+}
+
+impl TargetResolver for UrlResolver<'_> {
+    fn resolve(&self, policy: &Policy, target: CaseTarget<'_>) -> Result<ResolvedTarget, String> {
+        match target {
+            CaseTarget::Url(url) => self.resolve_url(url),
+            CaseTarget::AppPath { app, path } => {
+                let app = policy
+                    .app_id(app)
+                    .ok_or_else(|| format!("no app is named `{app}`"))?;
+                let path = canonical::canonical_path(path, PathOptions::default())
+                    .map_err(|error| format!("`{path}` would be refused with 400: {error}"))?;
+                Ok(ResolvedTarget { app, path })
+            }
+        }
     }
 }

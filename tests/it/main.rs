@@ -9,6 +9,7 @@ mod accounts;
 mod canonical;
 mod cli;
 mod framing;
+mod policy;
 mod reload;
 mod routing;
 mod signin;
