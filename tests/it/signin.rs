@@ -549,3 +549,52 @@ async fn signed_in_non_member_gets_403_and_the_page_names_no_rule() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn k20_repeated_failures_lock_the_account_whatever_the_spelling_or_forwarded_address() {
+    let gateway = gateway().await;
+    let browser = gateway.browser();
+    let attempt = |user: &'static str, password: &'static str, forwarded: &'static str| {
+        let browser = &browser;
+        async move {
+            let token = browser.token("/login").await;
+            let form = [
+                ("csrf", token),
+                ("rd", String::new()),
+                ("username", user.to_owned()),
+                ("password", password.to_owned()),
+            ];
+            let response = browser
+                .stays
+                .post(format!("{}/login", browser.portal))
+                .header("origin", &browser.portal)
+                .header("x-forwarded-for", forwarded)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            response.status().as_u16()
+        }
+    };
+    // Five failures are free; the sixth locks the account for 30 seconds.
+    let spellings = ["alice", "Alice", " ALICE ", "alice", "aLiCe", "ALICE"];
+    for (index, user) in spellings.into_iter().enumerate() {
+        let forwarded = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "::1"][index];
+        assert_eq!(
+            attempt(user, "wrong password", forwarded).await,
+            200,
+            "failure {index}"
+        );
+    }
+    assert_eq!(
+        attempt("alice", PASSWORD, "10.0.0.6").await,
+        200,
+        "locked: the right password fails too"
+    );
+    gateway.clock.advance(Duration::from_secs(31));
+    assert_eq!(
+        attempt("alice", PASSWORD, "10.0.0.7").await,
+        302,
+        "unlocked after the backoff"
+    );
+}
