@@ -14,12 +14,15 @@ mod groups;
 mod name;
 mod rows;
 mod users;
+pub mod users_file;
 
 use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 pub use self::directory::{Directory, DirectoryFuture, StoreDirectory};
-pub use self::first_admin::{FIRST_ADMIN_GROUP, FIRST_ADMIN_USERNAME, FirstAdmin};
+pub use self::first_admin::{
+    FIRST_ADMIN_GROUP, FIRST_ADMIN_USERNAME, FirstAdmin, one_time_password,
+};
 pub use self::groups::GroupSummary;
 pub use self::name::{GroupName, MAX_NAME_CHARS, NameError, Username};
 pub(crate) use self::rows::stored_username;
