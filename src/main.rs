@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use portcullis::config::{Config, LogFormat, LogSettings};
-use portcullis::{Gateway, dev};
+use portcullis::{Gateway, cli, dev};
 use tracing_subscriber::EnvFilter;
 
 /// An access gateway: TLS, routing and forwarding in one binary.
@@ -35,6 +35,22 @@ enum Command {
         /// The YAML configuration file.
         #[arg(long, short, env = "PORTCULLIS_CONFIG")]
         config: PathBuf,
+    },
+    /// Manage users in the store the configuration names (works while the gateway runs).
+    User {
+        /// The YAML configuration file that names the store.
+        #[arg(long, short, env = "PORTCULLIS_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: cli::UserCommand,
+    },
+    /// List and revoke sessions in the store the configuration names.
+    Session {
+        /// The YAML configuration file that names the store.
+        #[arg(long, short, env = "PORTCULLIS_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: cli::SessionCommand,
     },
     /// Run a development gateway on the embedded defaults with two demo apps.
     Dev {
@@ -67,6 +83,26 @@ fn main() -> ExitCode {
         Command::Serve { config } => report(runtime.block_on(serve(&config))),
         Command::Dev { certs, https, http } => {
             report(runtime.block_on(run_dev(dev::DevOptions { certs, https, http })))
+        }
+        Command::User { config, command } => {
+            let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
+            let run = cli::run_user(config.as_deref(), command, &mut input, &mut output);
+            report_admin(runtime.block_on(run))
+        }
+        Command::Session { config, command } => {
+            let mut output = std::io::stdout().lock();
+            let run = cli::run_session(config.as_deref(), command, &mut output);
+            report_admin(runtime.block_on(run))
+        }
+    }
+}
+
+fn report_admin(result: Result<(), cli::CliError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(error.exit_code())
         }
     }
 }
