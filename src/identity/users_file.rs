@@ -37,13 +37,11 @@ use crate::config::yaml_error_headline;
 /// The `users.source` value of users that the users file created and manages.
 pub(super) const USERS_FILE_SOURCE: &str = "users_file";
 
-/// A checked users file.
+/// A checked users file; only [`load`] and [`parse`] make one, so it cannot be invalid.
 #[derive(Clone, Debug)]
 pub struct UsersFile {
-    /// Where it came from, for messages.
-    pub source: String,
-    /// The users, ordered by username; no name appears twice.
-    pub users: Vec<FileUser>,
+    source: String,
+    users: Vec<FileUser>,
 }
 
 /// One user as the file describes them.
@@ -69,6 +67,18 @@ pub struct FileUser {
 pub struct UsersFileError {
     /// One `file:line:column: message` (or `file: message`) line per problem.
     pub problems: Vec<String>,
+}
+
+impl UsersFile {
+    /// Where the file came from, for messages.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The users, ordered by username; no name appears twice.
+    pub fn users(&self) -> &[FileUser] {
+        &self.users
+    }
 }
 
 impl fmt::Display for UsersFileError {
@@ -271,17 +281,17 @@ mod tests {
              bob: {{ groups: [staff, admins], disabled: true }}\n  carol:\n"
         );
         let file = parse(&text, "users.yaml").unwrap();
-        let names: Vec<&str> = file.users.iter().map(|u| u.username.as_str()).collect();
+        let names: Vec<&str> = file.users().iter().map(|u| u.username.as_str()).collect();
         assert_eq!(names, ["alice", "bob", "carol"]);
 
-        let alice = &file.users[0];
+        let alice = &file.users()[0];
         assert_eq!(alice.display_name, "Alice Example");
         assert_eq!(alice.email.as_deref(), Some("alice@example.test"));
         assert_eq!(alice.groups.len(), 1);
         assert_eq!(alice.password_hash.as_ref().unwrap().as_phc(), HASH);
-        assert!(file.users[1].disabled);
-        assert_eq!(file.users[2].display_name, "carol");
-        assert!(file.users[2].groups.is_empty());
+        assert!(file.users()[1].disabled);
+        assert_eq!(file.users()[2].display_name, "carol");
+        assert!(file.users()[2].groups.is_empty());
     }
 
     #[test]

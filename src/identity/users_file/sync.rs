@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::{FileUser, USERS_FILE_SOURCE, UsersFile};
 use crate::identity::groups::insert_membership;
@@ -20,7 +20,7 @@ use crate::session::revoke_user_sessions;
 use crate::store::{StoreError, Tx, to_millis};
 
 /// What a sync changed. Each user appears in at most one list; every list is ordered by
-/// username except `removed`, which follows the store's order (also by username).
+/// username.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyncReport {
     /// Users created from the file.
@@ -97,6 +97,20 @@ pub async fn sync(
     directory: &StoreDirectory,
     file: &UsersFile,
 ) -> Result<SyncReport, IdentityError> {
+    // A first look without the write lock, so syncing an unchanged file takes no lock.
+    let mut connection = directory
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(StoreError::query("reading users"))?;
+    let snapshot = read_users(&mut connection).await?;
+    drop(connection);
+    let (changes, report) = plan(file, &snapshot);
+    if changes.is_empty() {
+        return Ok(report);
+    }
+
     let mut tx = directory
         .begin_revoking_write("applying users file")
         .await?;
@@ -116,7 +130,7 @@ pub async fn sync(
         .store
         .commit_revocation(tx, "applying users file")
         .await?;
-    tracing::info!(users_file = %file.source, changes = %report, "users file applied");
+    tracing::info!(users_file = %file.source(), changes = %report, "users file applied");
     Ok(report)
 }
 
@@ -169,7 +183,7 @@ fn plan<'a>(
 ) -> (Vec<Change<'a>>, SyncReport) {
     let mut changes = Vec::new();
     let mut report = SyncReport::default();
-    for user in &file.users {
+    for user in file.users() {
         match current.get(&user.username) {
             None => changes.push(Change::Add(user)),
             Some(existing) if !existing.managed => report.skipped.push(user.username.clone()),
@@ -181,7 +195,7 @@ fn plan<'a>(
         }
     }
 
-    let listed: BTreeSet<&Username> = file.users.iter().map(|user| &user.username).collect();
+    let listed: BTreeSet<&Username> = file.users().iter().map(|user| &user.username).collect();
     for (name, existing) in current {
         if existing.managed && !existing.record.disabled && !listed.contains(name) {
             changes.push(Change::Remove(name));
@@ -336,12 +350,18 @@ async fn remove(tx: &mut Tx, username: &Username, now: i64) -> Result<bool, Iden
     Ok(true)
 }
 
-/// Every user with groups and whether the file manages them, read inside `tx`.
-async fn read_users(tx: &mut Tx) -> Result<BTreeMap<Username, Current>, IdentityError> {
+/// Every user with groups and whether the file manages them, read on `connection` (a
+/// transaction's, to decide under its lock).
+async fn read_users(
+    connection: &mut AnyConnection,
+) -> Result<BTreeMap<Username, Current>, IdentityError> {
     let read = StoreError::query("reading users");
     let sql = "SELECT username, display_name, email, password_hash, disabled, \
                must_change_password, created_at, updated_at, last_login_at, source FROM users";
-    let rows = sqlx::query(sql).fetch_all(&mut **tx).await.map_err(read)?;
+    let rows = sqlx::query(sql)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(read)?;
     let mut users = BTreeMap::new();
     for row in rows {
         let record = user_from_row(&row)?;
@@ -351,7 +371,7 @@ async fn read_users(tx: &mut Tx) -> Result<BTreeMap<Username, Current>, Identity
     }
 
     let memberships = sqlx::query("SELECT username, group_name FROM group_members")
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *connection)
         .await
         .map_err(read)?;
     for row in memberships {
