@@ -268,8 +268,23 @@ impl Config {
 /// Turns a YAML reader error into `file:line:column: message` plus the snippet it shows.
 fn describe_yaml_error(error: &serde_saphyr::Error, source: &str) -> String {
     let rendered = error.to_string();
-    let mut lines = rendered.lines();
-    let first = lines.next().unwrap_or_default();
+    let snippet: Vec<&str> = rendered
+        .lines()
+        .skip(1)
+        .filter(|line| !line.trim_start().starts_with("-->"))
+        .collect();
+    format!(
+        "{}\n{}",
+        yaml_error_headline(error, source),
+        snippet.join("\n")
+    )
+}
+
+/// `file:line:column: message` for a YAML reader error, without the snippet of the file
+/// that its Display adds (for files whose lines may hold secrets).
+pub(crate) fn yaml_error_headline(error: &serde_saphyr::Error, source: &str) -> String {
+    let rendered = error.to_string();
+    let first = rendered.lines().next().unwrap_or_default();
     let message = first
         .strip_prefix("error: ")
         .map(|rest| match rest.split_once(": ") {
@@ -277,14 +292,14 @@ fn describe_yaml_error(error: &serde_saphyr::Error, source: &str) -> String {
             _ => rest,
         })
         .unwrap_or(first);
-    let snippet: Vec<&str> = lines
-        .filter(|line| !line.trim_start().starts_with("-->"))
-        .collect();
-    let place = match error.location() {
-        Some(location) => format!("{source}:{}:{}", location.line(), location.column()),
-        None => source.to_owned(),
-    };
-    format!("{place}: {message}\n{}", snippet.join("\n"))
+    match error.location() {
+        Some(location) => format!(
+            "{source}:{}:{}: {message}",
+            location.line(),
+            location.column()
+        ),
+        None => format!("{source}: {message}"),
+    }
 }
 
 /// Formats a problem at the place where `spanned` was written.

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, ConfigError};
+use crate::identity::users_file;
 use crate::proxy::{Runtime, Shared, listener};
 use crate::services::{Services, ServicesError};
 use crate::tls::{self, CertificateSet, Resolver, TlsError};
@@ -34,6 +35,9 @@ pub enum GatewayError {
     /// The store could not be opened.
     #[error("{0}")]
     Services(#[from] ServicesError),
+    /// The users file is invalid or could not be applied.
+    #[error("{0}")]
+    UsersFile(String),
     /// A listener could not be bound.
     #[error("listening on {address}: {source}")]
     Bind {
@@ -85,6 +89,9 @@ impl Gateway {
         let resolver = Arc::new(Resolver::new(certificates));
         let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(resolver.clone())?));
         let listen = config.listen.clone();
+        if let Some(path) = &config.users_file {
+            sync_users_file(&services, path).await?;
+        }
         let services = Arc::new(services);
         let runtime = Runtime::build(config, &services)?;
         let shared = Arc::new(Shared {
@@ -251,20 +258,34 @@ impl Reloader {
         }
         let runtime = Runtime::build(config, &self.shared.services)?;
         self.shared.resolver.replace(certificates);
+        let users_file = runtime.config.users_file.clone();
         self.shared.runtime.store(Arc::new(runtime));
         tracing::info!(target: "portcullis::config", "configuration reloaded");
+        if let Some(path) = users_file {
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                if let Err(error) = sync_users_file(&shared.services, &path).await {
+                    tracing::error!(target: "portcullis::config", "{error}; the store keeps its users");
+                }
+            });
+        }
         Ok(())
     }
 
     /// Modification times and sizes of the config file and every certificate and key.
     fn fingerprint(&self) -> Vec<Option<(SystemTime, u64)>> {
         let config = self.shared.runtime.load().config.clone();
-        let files = self.config_path.iter().cloned().chain(
-            config
-                .certificates
-                .iter()
-                .flat_map(|files| [files.cert.clone(), files.key.clone()]),
-        );
+        let files = self
+            .config_path
+            .iter()
+            .cloned()
+            .chain(config.users_file.clone())
+            .chain(
+                config
+                    .certificates
+                    .iter()
+                    .flat_map(|files| [files.cert.clone(), files.key.clone()]),
+            );
         files
             .map(|path| {
                 let meta = std::fs::metadata(path).ok()?;
@@ -272,6 +293,19 @@ impl Reloader {
             })
             .collect()
     }
+}
+
+/// Makes the store follow the users file; a file that does not load changes nothing.
+async fn sync_users_file(services: &Services, path: &std::path::Path) -> Result<(), GatewayError> {
+    let failed = |error: &dyn std::fmt::Display| GatewayError::UsersFile(error.to_string());
+    let file = users_file::load(path).map_err(|error| failed(&error))?;
+    let report = users_file::sync(&services.directory, &file)
+        .await
+        .map_err(|error| failed(&error))?;
+    if !report.is_unchanged() {
+        tracing::info!(target: "portcullis::config", "users file {} applied: {report}", path.display());
+    }
+    Ok(())
 }
 
 /// Logs the policy warnings of a config being put in service.

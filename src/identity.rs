@@ -7,6 +7,10 @@
 //! delete, group change) also revokes or flags sessions in the same transaction and bumps
 //! the revocation generation, so gateways drop cached sessions within a second (CASES K17).
 //! Password hashes never appear in Debug output or errors.
+//!
+//! Users come from administrators (the command line, the portal), from the first start
+//! ([`StoreDirectory::ensure_first_admin`]) or from the declarative [`users_file`], which
+//! marks the users it creates and never changes the others.
 
 mod directory;
 mod first_admin;
@@ -14,6 +18,7 @@ mod groups;
 mod name;
 mod rows;
 mod users;
+pub mod users_file;
 
 use std::collections::BTreeSet;
 use std::time::SystemTime;

@@ -6,6 +6,7 @@
 //! modules fit together and which invariants each one keeps.
 
 pub mod authn;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod dev;

@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use portcullis::config::{Config, LogFormat, LogSettings};
 use portcullis::policy_tools::{self, ExplainRequest};
-use portcullis::{Gateway, dev};
+use portcullis::{Gateway, cli, dev};
 use tracing_subscriber::EnvFilter;
 
 /// An access gateway: TLS, routing and forwarding in one binary.
@@ -72,6 +72,22 @@ enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// Manage users in the store the configuration names (works while the gateway runs).
+    User {
+        /// The YAML configuration file that names the store.
+        #[arg(long, short, env = "PORTCULLIS_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: cli::UserCommand,
+    },
+    /// List and revoke sessions in the store the configuration names.
+    Session {
+        /// The YAML configuration file that names the store.
+        #[arg(long, short, env = "PORTCULLIS_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: cli::SessionCommand,
     },
     /// Run a development gateway on the embedded defaults with two demo apps.
     Dev {
@@ -153,6 +169,16 @@ fn main() -> ExitCode {
             http,
             data,
         }))),
+        Command::User { config, command } => {
+            let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
+            let run = cli::run_user(config.as_deref(), command, &mut input, &mut output);
+            report_admin(runtime.block_on(run))
+        }
+        Command::Session { config, command } => {
+            let mut output = std::io::stdout().lock();
+            let run = cli::run_session(config.as_deref(), command, &mut output);
+            report_admin(runtime.block_on(run))
+        }
     }
 }
 
@@ -176,6 +202,16 @@ fn check(path: &Path, strict: bool) -> ExitCode {
         Err(error) => {
             eprintln!("{error}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn report_admin(result: Result<(), cli::CliError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(error.exit_code())
         }
     }
 }
@@ -235,6 +271,10 @@ async fn serve(path: &Path) -> anyhow::Result<()> {
     let gateway = Gateway::start(config, Some(path.to_owned()))
         .await
         .with_context(|| format!("starting the gateway from {}", path.display()))?;
+    let directory = &gateway.services().directory;
+    cli::announce_first_admin(directory, &mut std::io::stdout())
+        .await
+        .context("creating the first administrator")?;
     tracing::info!(https = %gateway.https_address(), http = ?gateway.http_address(), "listening");
     wait_for_signals(&gateway).await?;
     gateway.shutdown().await;

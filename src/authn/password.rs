@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use argon2::password_hash::Error as HashError;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
@@ -174,6 +176,31 @@ impl Hasher {
         let password = password.clone();
         self.run_blocking(move || hash_with(&inner.argon_params, password.expose().as_bytes()))
             .await
+    }
+
+    /// A hash that no known password matches: a PHC string at this hasher's parameters with
+    /// a random salt and a random 32-byte output instead of a computed one. For accounts
+    /// whose password is set some other way (a users file entry without a hash). Verifying
+    /// against it costs the same work as against a real hash, and finding a password that
+    /// matches is as hard as inverting Argon2 for a random output. No Argon2 run is needed.
+    ///
+    /// # Errors
+    /// [`PasswordError::Hash`] when no random bytes could be had.
+    pub fn unusable_hash(&self) -> Result<PasswordHash, PasswordError> {
+        let random = |error: super::RandomError| PasswordError::Hash(error.to_string());
+        let salt: [u8; 16] = random_bytes().map_err(random)?;
+        let output: [u8; Params::DEFAULT_OUTPUT_LEN] = random_bytes().map_err(random)?;
+        let params = &self.inner.params;
+        // PHC string format: base64 without padding, standard alphabet.
+        let phc = format!(
+            "$argon2id$v=19$m={},t={},p={}${}${}",
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            STANDARD_NO_PAD.encode(salt),
+            STANDARD_NO_PAD.encode(output)
+        );
+        PasswordHash::from_phc(phc)
     }
 
     /// Whether `password` matches `hash`. The comparison inside Argon2 is constant-time.
@@ -355,6 +382,21 @@ mod tests {
         assert!(hasher.needs_rehash(&argon2i));
         assert!(PasswordHash::from_phc("$2b$12$abcdefghijklmnopqrstuv").is_err());
         assert!(PasswordHash::from_phc("not a hash").is_err());
+    }
+
+    #[tokio::test]
+    async fn unusable_hashes_parse_at_current_parameters_and_match_nothing() {
+        let hasher = Hasher::new(CHEAP).unwrap();
+        let first = hasher.unusable_hash().unwrap();
+        let second = hasher.unusable_hash().unwrap();
+
+        assert!(first.as_phc().starts_with("$argon2id$v=19$m=8,t=1,p=1$"));
+        assert!(!hasher.needs_rehash(&first));
+        assert_ne!(first, second);
+        for guess in ["", "password", "admin"] {
+            let matched = hasher.verify(&first, &Secret::new(guess)).await.unwrap();
+            assert!(!matched, "{guess:?}");
+        }
     }
 
     #[test]

@@ -79,8 +79,12 @@ impl StoreDirectory {
     }
 }
 
-/// `XXXXX-XXXXX-XXXXX-XXXXX` from the OS generator; 32 divides 256, so taking the low five
-/// bits of each byte picks every symbol with equal chance.
+/// A random one-time password, `XXXXX-XXXXX-XXXXX-XXXXX` (100 bits), for a person to type
+/// once and then replace. 32 symbols divide 256, so taking the low five bits of each byte
+/// from the operating system generator picks every symbol with equal chance.
+///
+/// # Errors
+/// [`RandomError`] when the operating system generator fails.
 pub fn one_time_password() -> Result<Secret, RandomError> {
     let bytes: [u8; PASSWORD_GROUPS * 5] = random_bytes()?;
     let mut password = String::with_capacity(PASSWORD_GROUPS * 6);

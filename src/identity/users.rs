@@ -208,7 +208,7 @@ impl StoreDirectory {
     }
 }
 
-fn checked_display_name(name: &str) -> Result<String, IdentityError> {
+pub(super) fn checked_display_name(name: &str) -> Result<String, IdentityError> {
     let name = name.trim();
     if name.is_empty() {
         return Err(IdentityError::InvalidDisplayName("is empty"));
@@ -226,7 +226,7 @@ fn checked_display_name(name: &str) -> Result<String, IdentityError> {
     Ok(name.to_owned())
 }
 
-fn checked_email(email: &str) -> Result<String, IdentityError> {
+pub(super) fn checked_email(email: &str) -> Result<String, IdentityError> {
     let email = email.trim();
     if email.len() > MAX_EMAIL_BYTES {
         return Err(IdentityError::InvalidEmail("is longer than 254 bytes"));

@@ -13,11 +13,18 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use super::{DatabaseError, StoreError};
 
 /// `(version, description, sql)` of every migration, oldest first.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "user_source",
+        include_str!("../../migrations/0002_user_source.sql"),
+    ),
+];
 
 /// Brings the schema at `pool` up to date.
 pub(super) async fn apply(pool: &AnyPool) -> Result<(), StoreError> {

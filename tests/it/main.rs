@@ -6,6 +6,7 @@
 )]
 
 mod accounts;
+mod admin_cli;
 mod canonical;
 mod cli;
 mod framing;

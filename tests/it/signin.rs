@@ -579,7 +579,9 @@ async fn k20_repeated_failures_lock_the_account_whatever_the_spelling_or_forward
     // Five failures are free; the sixth locks the account for 30 seconds.
     let spellings = ["alice", "Alice", " ALICE ", "alice", "aLiCe", "ALICE"];
     for (index, user) in spellings.into_iter().enumerate() {
-        let forwarded = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "::1"][index];
+        let forwarded = [
+            "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "::1",
+        ][index];
         assert_eq!(
             attempt(user, "wrong password", forwarded).await,
             200,
@@ -597,4 +599,38 @@ async fn k20_repeated_failures_lock_the_account_whatever_the_spelling_or_forward
         302,
         "unlocked after the backoff"
     );
+}
+
+#[tokio::test]
+async fn users_file_people_sign_in_and_lose_access_when_removed_from_it() {
+    let hasher = portcullis::authn::password::Hasher::new(crate::support::CHEAP).unwrap();
+    let hash = hasher
+        .hash(&portcullis::authn::Secret::new(PASSWORD))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.yaml");
+    let listed = format!(
+        "users:\n  dana: {{ name: Dana File, groups: [staff], password_hash: \"{}\" }}\n",
+        hash.as_phc()
+    );
+    std::fs::write(&users, &listed).unwrap();
+    let extra = format!("{PORTAL}\ndefault: deny\nusers_file: {}", users.display());
+    let gateway = TestGateway::start_with(apps(), &extra).await;
+    let url = gateway.url("app.example.test", "/from-file");
+    let browser = gateway.browser();
+    let echo = echo_of(browser.sign_in(&url, "dana", PASSWORD).await).await;
+    assert_eq!(echo_headers(&echo, "remote-name"), ["Dana File"]);
+
+    std::fs::write(&users, "users: {}\n").unwrap();
+    gateway.gateway.reload().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while browser.stays.get(&url).send().await.unwrap().status() == 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "removal from the file never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(browser.stays.get(&url).send().await.unwrap().status(), 302);
 }
