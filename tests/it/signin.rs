@@ -634,3 +634,73 @@ async fn users_file_people_sign_in_and_lose_access_when_removed_from_it() {
     }
     assert_eq!(browser.stays.get(&url).send().await.unwrap().status(), 302);
 }
+
+#[tokio::test]
+async fn k9_login_redirects_ignore_forwarded_host_and_proto_from_clients() {
+    let gateway = gateway().await;
+    let browser = gateway.browser();
+    let response = browser
+        .stays
+        .get(gateway.url("app.example.test", "/k9"))
+        .header("x-forwarded-host", "evil.example")
+        .header("x-forwarded-proto", "evil")
+        .header("forwarded", "host=evil.example;proto=http")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    let location = response.headers()["location"].to_str().unwrap();
+    let expected = format!(
+        "{}/sso?rd=https%3A%2F%2Fapp.example.test%3A",
+        browser.portal
+    );
+    assert!(location.starts_with(&expected), "{location}");
+    assert!(!location.contains("evil"), "{location}");
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_logs() {
+    let logs = crate::support::LogCapture::global();
+    let gateway = gateway().await;
+    let browser = gateway.browser();
+    let url = gateway.url("app.example.test", "/secret?code=query-secret-value");
+    browser.sign_in(&url, "alice", PASSWORD).await;
+    browser
+        .follows
+        .get(gateway.url("b.test", "/"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = browser.session_cookie(&url).unwrap();
+    let token = browser.token("/logout").await;
+    browser
+        .post(
+            &format!("{}/logout", browser.portal),
+            &[("csrf", token.clone())],
+        )
+        .await;
+    let wrong = browser.token("/login").await;
+    let form = [
+        ("csrf", wrong),
+        ("rd", String::new()),
+        ("username", "alice".to_owned()),
+        ("password", "a wrong password".to_owned()),
+    ];
+    browser
+        .post(&format!("{}/login", browser.portal), &form)
+        .await;
+    let text = logs.text();
+    assert!(
+        text.contains("portcullis::access"),
+        "the capture works: {text}"
+    );
+    for secret in [
+        PASSWORD,
+        "a wrong password",
+        &cookie,
+        &token,
+        "query-secret-value",
+    ] {
+        assert!(!text.contains(secret), "{secret:?} appears in the logs");
+    }
+}
