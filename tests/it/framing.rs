@@ -119,3 +119,37 @@ async fn k12_body_of_a_request_the_gateway_answers_itself_never_runs_as_a_reques
         gateway.echo.targets()
     );
 }
+
+#[tokio::test]
+async fn k12_unauthenticated_post_answered_with_401_never_runs_its_body_as_a_request() {
+    let apps = "
+  - name: app
+    host: app.example.test
+    upstream: [\"http://{echo}\"]
+    rules: [{ paths: [\"/public/**\"], auth: public }, { auth: one_factor }]
+";
+    let extra = format!("{}\ndefault: deny", crate::support::PORTAL);
+    let gateway = TestGateway::start_with(apps, &extra).await;
+    let hidden = "GET /public/smuggled HTTP/1.1\r\nHost: app.example.test\r\n\r\n";
+    for framing in ["content-length", "chunked"] {
+        let body = match framing {
+            "chunked" => format!("{:x}\r\n{hidden}\r\n0\r\n\r\n", hidden.len()),
+            _ => hidden.to_owned(),
+        };
+        let length = match framing {
+            "chunked" => "Transfer-Encoding: chunked".to_owned(),
+            _ => format!("Content-Length: {}", hidden.len()),
+        };
+        let request = format!(
+            "POST /private HTTP/1.1\r\nHost: app.example.test\r\n{length}\r\n\r\n{body}\
+             GET /public/after HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n"
+        );
+        let response = gateway.raw("app.example.test", &request).await;
+        assert_eq!(status_of(&response), 401, "{response}");
+        let targets = gateway.echo.targets();
+        assert!(
+            !targets.iter().any(|target| target.contains("smuggled")),
+            "{targets:?}"
+        );
+    }
+}
