@@ -71,7 +71,7 @@ pub(super) async fn login_page(
         .return_to(&query.rd)
         .map(|target| parameter(&state, &target))
         .unwrap_or_default();
-    form(&state, &context, &headers, &rd, "", None, StatusCode::OK)
+    form(&state, &context, &headers, &rd, "", None)
 }
 
 /// POST /login.
@@ -90,6 +90,16 @@ pub(super) async fn login(
         .map(|target| parameter(&state, target))
         .unwrap_or_default();
     let password = Secret::new(input.password);
+    let failed = || {
+        form(
+            &state,
+            &context,
+            &headers,
+            &rd,
+            &input.username,
+            Some(FAILED),
+        )
+    };
     let attempt = match state
         .services
         .login
@@ -99,28 +109,12 @@ pub(super) async fn login(
         Ok(attempt) => attempt,
         Err(error) => {
             tracing::warn!("sign-in could not be checked; refusing it: {error}");
-            return form(
-                &state,
-                &context,
-                &headers,
-                &rd,
-                &input.username,
-                Some(FAILED),
-                StatusCode::OK,
-            );
+            return failed();
         }
     };
     let PasswordVerdict::Accepted { user, .. } = attempt.verdict else {
         tracing::info!(target: "portcullis::audit", event = "sign_in_failed", "sign-in refused");
-        return form(
-            &state,
-            &context,
-            &headers,
-            &rd,
-            &input.username,
-            Some(FAILED),
-            StatusCode::OK,
-        );
+        return failed();
     };
     let remember_me = input.remember.is_some();
     let new = NewSession {
@@ -133,15 +127,7 @@ pub(super) async fn login(
         Ok(created) => created,
         Err(error) => {
             tracing::warn!("starting a session failed; refusing the sign-in: {error}");
-            return form(
-                &state,
-                &context,
-                &headers,
-                &rd,
-                &input.username,
-                Some(FAILED),
-                StatusCode::OK,
-            );
+            return failed();
         }
     };
     if let Err(error) = state.services.login.complete_sign_in(&user.username).await {
@@ -186,7 +172,6 @@ fn form(
     rd: &str,
     username: &str,
     error: Option<&str>,
-    status: StatusCode,
 ) -> Response {
     let (token, set_cookie) = csrf::token(headers);
     let site = state.site(context);
@@ -197,7 +182,7 @@ fn form(
         username,
         error,
     };
-    with_cookie(pages::render(status, &page), set_cookie)
+    with_cookie(pages::render(StatusCode::OK, &page), set_cookie)
 }
 
 /// GET /sso: hand a signed-in browser on, or ask it to sign in first.

@@ -229,14 +229,7 @@ async fn k14_return_urls_that_leave_the_gateway_end_at_the_default() {
             ("username", "alice".to_owned()),
             ("password", PASSWORD.to_owned()),
         ];
-        let response = browser
-            .stays
-            .post(format!("{}/login", browser.portal))
-            .header("origin", &browser.portal)
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
+        let response = browser.post_login(&form, None).await;
         assert_eq!(response.status(), 302, "{rd}");
         let location = response.headers()["location"].to_str().unwrap();
         assert_eq!(location, default, "{rd}");
@@ -257,14 +250,7 @@ async fn k16_session_cookie_flags_and_other_cookies_reach_the_upstream() {
         ("username", "alice".to_owned()),
         ("password", PASSWORD.to_owned()),
     ];
-    let response = browser
-        .stays
-        .post(format!("{}/login", browser.portal))
-        .header("origin", &browser.portal)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let response = browser.post_login(&form, None).await;
     let set_cookie = response.headers()["set-cookie"]
         .to_str()
         .unwrap()
@@ -486,14 +472,7 @@ async fn sessions_end_after_idle_time_and_lifetime_unless_remembered() {
         ("password", PASSWORD.to_owned()),
         ("remember", "1".to_owned()),
     ];
-    let response = remembered
-        .stays
-        .post(format!("{}/login", remembered.portal))
-        .header("origin", &remembered.portal)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let response = remembered.post_login(&form, None).await;
     let set_cookie = response.headers()["set-cookie"]
         .to_str()
         .unwrap()
@@ -564,15 +543,7 @@ async fn k20_repeated_failures_lock_the_account_whatever_the_spelling_or_forward
                 ("username", user.to_owned()),
                 ("password", password.to_owned()),
             ];
-            let response = browser
-                .stays
-                .post(format!("{}/login", browser.portal))
-                .header("origin", &browser.portal)
-                .header("x-forwarded-for", forwarded)
-                .form(&form)
-                .send()
-                .await
-                .unwrap();
+            let response = browser.post_login(&form, Some(forwarded)).await;
             response.status().as_u16()
         }
     };

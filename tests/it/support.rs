@@ -393,6 +393,23 @@ impl Browser {
             .unwrap()
     }
 
+    /// Posts the sign-in form without following the answer, optionally with an
+    /// X-Forwarded-For header.
+    pub async fn post_login(
+        &self,
+        form: &[(&str, String)],
+        forwarded: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .stays
+            .post(format!("{}/login", self.portal))
+            .header("origin", &self.portal);
+        if let Some(forwarded) = forwarded {
+            request = request.header("x-forwarded-for", forwarded);
+        }
+        request.form(form).send().await.unwrap()
+    }
+
     /// The CSRF token of the portal form at `path`.
     pub async fn token(&self, path: &str) -> String {
         let html = self
