@@ -113,6 +113,28 @@ impl PortalState {
         redirect::parse_return(raw, portal, &|host| self.routes.serves(host))
     }
 
+    /// Where a browser with a portal session goes next. Someone who must change their
+    /// password goes to that page first (the target rides along), so no redirect loops
+    /// between an app that refuses them and the portal.
+    async fn resume(
+        &self,
+        key: &SessionKey,
+        must_change: bool,
+        target: Option<ReturnTo>,
+    ) -> Response {
+        if !must_change {
+            return self.continue_to(key, target).await;
+        }
+        let portal = self.config.portal.as_ref().map(|portal| &portal.url);
+        let rd = target
+            .zip(portal)
+            .map(|(target, portal)| target.parameter(portal))
+            .unwrap_or_default();
+        let encoded =
+            percent_encoding::utf8_percent_encode(&rd, percent_encoding::NON_ALPHANUMERIC);
+        redirect(&format!("/account/password?rd={encoded}"))
+    }
+
     /// Where a signed-in browser goes next: the portal path, the app URL directly (shared
     /// cookie domain), or the app's callback with a one-time code.
     async fn continue_to(&self, portal_session: &SessionKey, target: Option<ReturnTo>) -> Response {

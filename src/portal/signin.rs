@@ -63,9 +63,9 @@ pub(super) async fn login_page(
     Query(query): Query<ReturnQuery>,
 ) -> Response {
     if let Some(active) = state.session(&headers).await {
-        return state
-            .continue_to(&active.session.key, state.return_to(&query.rd))
-            .await;
+        let target = state.return_to(&query.rd);
+        let must_change = active.user.must_change_password;
+        return state.resume(&active.session.key, must_change, target).await;
     }
     let rd = state
         .return_to(&query.rd)
@@ -145,13 +145,9 @@ pub(super) async fn login(
         method = "pwd", "signed in");
     let max_age = remember_me.then_some(state.config.session.remember_me);
     let set_cookie = cookie::session(&id.cookie_value(), max_age, state.cookie_domain());
-    let next = if user.must_change_password {
-        let encoded =
-            percent_encoding::utf8_percent_encode(&rd, percent_encoding::NON_ALPHANUMERIC);
-        redirect(&format!("/account/password?rd={encoded}"))
-    } else {
-        state.continue_to(&session.key, target).await
-    };
+    let next = state
+        .resume(&session.key, user.must_change_password, target)
+        .await;
     with_cookie(next, Some(set_cookie))
 }
 
@@ -193,7 +189,8 @@ pub(super) async fn single_sign_on(
 ) -> Response {
     let target = state.return_to(&query.rd);
     if let Some(active) = state.session(&headers).await {
-        return state.continue_to(&active.session.key, target).await;
+        let must_change = active.user.must_change_password;
+        return state.resume(&active.session.key, must_change, target).await;
     }
     match target {
         Some(target) => {

@@ -675,3 +675,46 @@ async fn secrets_never_reach_the_logs() {
         assert!(!text.contains(secret), "{secret:?} appears in the logs");
     }
 }
+
+#[tokio::test]
+async fn a_one_time_password_must_be_changed_before_anything_else() {
+    let gateway = gateway().await;
+    let directory = &gateway.gateway.services().directory;
+    let new = portcullis::identity::NewUser {
+        username: portcullis::identity::Username::parse("newbie").unwrap(),
+        display_name: None,
+        email: None,
+        groups: vec![portcullis::identity::GroupName::parse("staff").unwrap()],
+        password: portcullis::authn::Secret::new("ABCDE-FGHIJ-KLMNO-PQRST"),
+        must_change_password: true,
+    };
+    directory.add_user(new).await.unwrap();
+    let browser = gateway.browser();
+    let url = gateway.url("app.example.test", "/after-change");
+    let page = browser
+        .sign_in(&url, "newbie", "ABCDE-FGHIJ-KLMNO-PQRST")
+        .await;
+    assert_eq!(page.url().path(), "/account/password");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Please choose a new password"), "{html}");
+    // The app is out of reach meanwhile, without a redirect loop.
+    let again = browser.follows.get(&url).send().await.unwrap();
+    assert_eq!(again.url().path(), "/account/password");
+    assert!(gateway.echo.targets().is_empty());
+
+    let form = [
+        ("csrf", crate::support::hidden(&html, "csrf")),
+        ("rd", crate::support::hidden(&html, "rd")),
+        ("current", "ABCDE-FGHIJ-KLMNO-PQRST".to_owned()),
+        ("new", "a brand new passphrase".to_owned()),
+        ("confirm", "a brand new passphrase".to_owned()),
+    ];
+    let done = browser
+        .post(&format!("{}/account/password", browser.portal), &form)
+        .await;
+    assert_eq!(done.url().as_str(), url);
+    assert_eq!(
+        echo_headers(&echo_of(done).await, "remote-user"),
+        ["newbie"]
+    );
+}
