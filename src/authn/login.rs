@@ -5,6 +5,10 @@
 //! against the canonical username, so the answer, its cost and later lockouts are the same
 //! for a wrong password, a missing user and a disabled user (CASES K21). The reason is kept
 //! for logs and audit only; callers must answer every rejection identically.
+//!
+//! Attempts for one username run one at a time in a process (check, verify, count), so
+//! parallel guesses cannot all be verified before the first failure is counted (CASES K20).
+//! Gateways sharing a store can each have one attempt in flight for the same username.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -15,12 +19,16 @@ use super::throttle::{Throttle, ThrottleState};
 use crate::identity::{Directory, IdentityError, UserRecord, Username};
 use crate::store::StoreError;
 
+/// How many locks serialise attempts; usernames share one by hash.
+const ATTEMPT_STRIPES: usize = 64;
+
 /// Checks passwords against a [`Directory`] under a [`Throttle`].
 #[derive(Clone, Debug)]
 pub struct PasswordLogin {
     directory: Arc<dyn Directory>,
     hasher: Hasher,
     throttle: Throttle,
+    stripes: Arc<[tokio::sync::Mutex<()>]>,
 }
 
 /// What a password attempt came to.
@@ -93,10 +101,14 @@ pub enum AuthnError {
 impl PasswordLogin {
     /// Password checking over `directory`, counting failures in `throttle`.
     pub fn new(directory: Arc<dyn Directory>, hasher: Hasher, throttle: Throttle) -> PasswordLogin {
+        let stripes = (0..ATTEMPT_STRIPES)
+            .map(|_| tokio::sync::Mutex::new(()))
+            .collect();
         PasswordLogin {
             directory,
             hasher,
             throttle,
+            stripes,
         }
     }
 
@@ -114,6 +126,7 @@ impl PasswordLogin {
                 .reject_with_dummy(password, Rejection::InvalidUsername)
                 .await;
         };
+        let _serialised = self.stripe(&username).lock().await;
         if let ThrottleState::LockedUntil(until) = self.throttle.check(&username).await? {
             return self
                 .reject_with_dummy(password, Rejection::Locked { until })
@@ -136,6 +149,14 @@ impl PasswordLogin {
             tracing::debug!(user = %username, reason = ?reason, "password rejected");
         }
         Ok(attempt)
+    }
+
+    /// The lock that serialises attempts for `username`.
+    fn stripe(&self, username: &Username) -> &tokio::sync::Mutex<()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(username.as_str());
+        let index = usize::try_from(hash % ATTEMPT_STRIPES as u64).unwrap_or(0);
+        &self.stripes[index]
     }
 
     /// Finishes a sign-in once every required factor is done: clears the failure counter
