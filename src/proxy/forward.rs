@@ -26,9 +26,12 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
-/// Headers that claim where a request came from or which URL it was for. The gateway sets
-/// the forwarding ones itself; the rewrite ones are never passed on.
-const CLAIM_HEADERS: [&str; 12] = [
+/// Headers that claim where a request came from, which URL or host it was for, or which
+/// method it "really" is. The gateway sets the forwarding ones itself; the others are never
+/// passed on, so an upstream cannot be told something other than what the policy decided
+/// (CASES K10). A `_method` query or form parameter cannot be stripped this way; apps that
+/// honour one should not rely on method rules (see the README).
+const CLAIM_HEADERS: [&str; 19] = [
     "forwarded",
     "x-forwarded-for",
     "x-forwarded-host",
@@ -37,10 +40,17 @@ const CLAIM_HEADERS: [&str; 12] = [
     "x-forwarded-prefix",
     "x-forwarded-uri",
     "x-forwarded-method",
+    "x-forwarded-server",
+    "x-forwarded-scheme",
     "x-original-url",
+    "x-original-host",
     "x-rewrite-url",
+    "x-host",
     "x-real-ip",
     "x-request-id",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
 ];
 
 /// What the gateway knows about a request that it tells the upstream.
@@ -280,6 +290,8 @@ mod tests {
             ("Remote_User", "root"),
             ("remote.user", "root"),
             ("x-original-url", "/admin"),
+            ("X-HTTP-Method-Override", "DELETE"),
+            ("x_original_host", "evil.example"),
             ("x_forwarded_for", "10.0.0.1"),
             ("X-Forwarded-For", "10.0.0.2"),
         ]);
@@ -293,6 +305,8 @@ mod tests {
             "{names:?}"
         );
         assert!(out.get("x-original-url").is_none());
+        assert!(out.get("x-http-method-override").is_none());
+        assert!(out.keys().all(|name| fold_name(name.as_str()) != "x-original-host"));
         assert_eq!(out.get_all("x-forwarded-for").iter().count(), 1);
         assert_eq!(out.get("x-forwarded-for").unwrap(), "127.0.0.1");
     }
