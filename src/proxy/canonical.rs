@@ -54,6 +54,10 @@ pub enum CanonicalError {
     /// A `..` segment that climbs above the root.
     #[error("path climbs above the root")]
     AboveRoot,
+    /// On a Windows-style app, a segment Windows reads as another name: a trailing dot or
+    /// space, an alternate data stream (`:`), or an 8.3 short name (`~1`).
+    #[error("path segment has a form Windows reads as another name")]
+    WindowsAlias,
     /// A control character in the query string.
     #[error("query has a control character")]
     BadQuery,
@@ -64,6 +68,10 @@ pub enum CanonicalError {
 pub struct PathOptions {
     /// Keep `%2F` as data (forwarded still encoded) instead of refusing it.
     pub allow_encoded_slash: bool,
+    /// Refuse segments that Windows servers read as another name (apps marked
+    /// case-insensitive, which is the mark of a Windows server): `admin.`, `admin%20`,
+    /// `admin::$DATA`, `ADMINI~1`.
+    pub windows_aliases: bool,
 }
 
 /// The canonical host of a request, with the port the client named, if any.
@@ -169,6 +177,9 @@ pub fn canonical_path(raw: &str, options: PathOptions) -> Result<String, Canonic
                 segments.pop().ok_or(CanonicalError::AboveRoot)?;
                 trailing_slash = true;
             }
+            other if options.windows_aliases && is_windows_alias(other) => {
+                return Err(CanonicalError::WindowsAlias);
+            }
             other => segments.push(other),
         }
     }
@@ -181,6 +192,15 @@ pub fn canonical_path(raw: &str, options: PathOptions) -> Result<String, Canonic
         path.push('/');
     }
     Ok(path)
+}
+
+/// Whether a (decoded, canonical) segment is one Windows reads as a different name.
+fn is_windows_alias(segment: &str) -> bool {
+    let bytes = segment.as_bytes();
+    let short_name = bytes
+        .windows(2)
+        .any(|pair| pair[0] == b'~' && pair[1].is_ascii_digit());
+    segment.ends_with('.') || segment.ends_with("%20") || segment.contains(':') || short_name
 }
 
 /// Checks the query string: it is forwarded as sent, so it must hold no control character.
@@ -314,11 +334,43 @@ mod tests {
     }
 
     #[test]
+    fn windows_apps_refuse_names_windows_reads_as_others() {
+        let windows = PathOptions {
+            windows_aliases: true,
+            ..PathOptions::default()
+        };
+        for raw in [
+            "/admin./users",
+            "/admin%2e/users",
+            "/admin%20/users",
+            "/admin::$DATA/x",
+            "/ADMINI~1/x",
+            "/a/b.",
+        ] {
+            assert_eq!(
+                canonical_path(raw, windows),
+                Err(CanonicalError::WindowsAlias),
+                "{raw}"
+            );
+            assert!(path(raw).is_ok(), "{raw} is fine elsewhere");
+        }
+        assert_eq!(
+            canonical_path("/admin/./users/", windows),
+            Ok("/admin/users/".into())
+        );
+        assert_eq!(
+            canonical_path("/file.aspx", windows),
+            Ok("/file.aspx".into())
+        );
+    }
+
+    #[test]
     fn other_escapes_stay_encoded_in_upper_case() {
         assert_eq!(path("/caf%c3%a9/a%20b"), Ok("/caf%C3%A9/a%20b".into()));
         assert_eq!(path("/100%25"), Ok("/100%25".into()));
         let keep = PathOptions {
             allow_encoded_slash: true,
+            ..PathOptions::default()
         };
         assert_eq!(canonical_path("/a%2fb/../c", keep), Ok("/c".into()));
         assert_eq!(canonical_path("/a%2fb", keep), Ok("/a%2Fb".into()));

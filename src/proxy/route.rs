@@ -52,6 +52,7 @@ impl RouteTable {
             let routes = map.entry(key.clone()).or_insert_with(|| HostRoutes {
                 options: PathOptions {
                     allow_encoded_slash: app.allow_encoded_slash,
+                    windows_aliases: app.case_insensitive_paths,
                 },
                 case_insensitive: app.case_insensitive_paths,
                 prefixes: Vec::new(),
