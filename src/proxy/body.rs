@@ -83,3 +83,62 @@ impl Drop for Logged {
         }
     }
 }
+
+/// An error reading the client's request body: the client, not the upstream, broke the
+/// exchange, so it is answered with 400 and no upstream is blamed.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the client's request body: {0}")]
+pub struct ClientBodyError(#[source] pub BoxError);
+
+/// A request body that says when it has been read to its end (or failed, or was dropped),
+/// so the wait for the upstream's answer can start only then: a slow upload is the
+/// client's time, not the upstream's.
+pub struct Finished {
+    inner: Body,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Finished {
+    /// Wraps `inner`; the receiver resolves when the body is finished.
+    pub fn new(inner: Body) -> (Finished, tokio::sync::oneshot::Receiver<()>) {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let mut body = Finished {
+            inner,
+            done: Some(sender),
+        };
+        if body.inner.is_end_stream() {
+            body.finish();
+        }
+        (body, receiver)
+    }
+
+    fn finish(&mut self) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
+    }
+}
+
+impl HttpBody for Finished {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let poll = Pin::new(&mut self.inner).poll_frame(context);
+        if matches!(poll, Poll::Ready(None | Some(Err(_)))) || self.inner.is_end_stream() {
+            self.finish();
+        }
+        poll
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

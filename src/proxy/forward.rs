@@ -306,7 +306,10 @@ mod tests {
         );
         assert!(out.get("x-original-url").is_none());
         assert!(out.get("x-http-method-override").is_none());
-        assert!(out.keys().all(|name| fold_name(name.as_str()) != "x-original-host"));
+        assert!(
+            out.keys()
+                .all(|name| fold_name(name.as_str()) != "x-original-host")
+        );
         assert_eq!(out.get_all("x-forwarded-for").iter().count(), 1);
         assert_eq!(out.get("x-forwarded-for").unwrap(), "127.0.0.1");
     }

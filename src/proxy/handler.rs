@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use crate::config::App;
 use crate::portal::RequestContext;
 use crate::proxy::access::AccessRecord;
-use crate::proxy::body::{Body, Logged};
+use crate::proxy::body::{Body, BoxError, ClientBodyError, Logged};
 use crate::proxy::canonical::{self, CanonicalHost, PathOptions};
 use crate::proxy::forward::{self, ForwardContext};
 use crate::proxy::reject::{self, BadRequest, Rejection};
@@ -316,7 +316,15 @@ fn upstream_request(
         None => routed.path.clone(),
     };
     let limit = usize::try_from(routed.app.max_body_bytes).unwrap_or(usize::MAX);
-    let body = Limited::new(body, limit).boxed_unsync();
+    let body = Limited::new(body, limit)
+        .map_err(|error| -> BoxError {
+            if error.is::<http_body_util::LengthLimitError>() {
+                error
+            } else {
+                Box::new(ClientBodyError(error))
+            }
+        })
+        .boxed_unsync();
     let mut upstream = Request::new(body);
     *upstream.method_mut() = parts.method;
     *upstream.uri_mut() = target
@@ -365,10 +373,14 @@ fn tunnel(client: OnUpgrade, upstream: OnUpgrade) {
 
 /// Maps an upstream failure to the client's answer and logs its cause.
 fn upstream_rejection(error: &UpstreamError) -> Rejection {
-    if let UpstreamError::Exchange { source, .. } = error
-        && caused_by_body_limit(source)
-    {
-        return Rejection::PayloadTooLarge;
+    if let UpstreamError::Exchange { source, .. } = error {
+        if caused_by::<http_body_util::LengthLimitError>(source) {
+            return Rejection::PayloadTooLarge;
+        }
+        if caused_by::<ClientBodyError>(source) {
+            tracing::debug!("{error}");
+            return Rejection::BadRequest(BadRequest::Body);
+        }
     }
     tracing::warn!("{error}");
     match error {
@@ -377,10 +389,11 @@ fn upstream_rejection(error: &UpstreamError) -> Rejection {
     }
 }
 
-fn caused_by_body_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+/// Whether an error of type `E` is anywhere in the chain of causes.
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(current) = cause {
-        if current.is::<http_body_util::LengthLimitError>() {
+        if current.is::<E>() {
             return true;
         }
         cause = current.source();

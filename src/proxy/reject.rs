@@ -42,6 +42,8 @@ pub enum BadRequest {
     Framing,
     /// A header that must appear once appeared more than once.
     DuplicateHeader,
+    /// The request body could not be read (malformed chunks, cut short).
+    Body,
 }
 
 impl Rejection {

@@ -20,7 +20,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::config::{App, UpstreamTls, UpstreamUrl};
-use crate::proxy::body::Body;
+use http_body_util::BodyExt;
+
+use crate::proxy::body::{Body, Finished};
 use crate::tls::{TlsError, read_roots};
 
 /// Why a request could not be completed with an upstream.
@@ -149,21 +151,30 @@ impl UpstreamPool {
         request: Request<Body>,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let upstream = server.url.to_string();
-        let sent = tokio::time::timeout(self.response_timeout, self.client.request(request)).await;
-        match sent {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(source)) if source.is_connect() => {
+        let (parts, body) = request.into_parts();
+        let (body, finished) = Finished::new(body);
+        let sent = self
+            .client
+            .request(Request::from_parts(parts, body.boxed_unsync()));
+        // The response timeout runs from the end of the request body, not its start.
+        let deadline = async {
+            let _ = finished.await;
+            tokio::time::sleep(self.response_timeout).await;
+        };
+        let result = tokio::select! {
+            result = sent => result,
+            () = deadline => {
+                self.mark_down(server);
+                return Err(UpstreamError::Timeout { upstream, timeout: self.response_timeout });
+            }
+        };
+        match result {
+            Ok(response) => Ok(response),
+            Err(source) if source.is_connect() => {
                 self.mark_down(server);
                 Err(UpstreamError::Connect { upstream, source })
             }
-            Ok(Err(source)) => Err(UpstreamError::Exchange { upstream, source }),
-            Err(_) => {
-                self.mark_down(server);
-                Err(UpstreamError::Timeout {
-                    upstream,
-                    timeout: self.response_timeout,
-                })
-            }
+            Err(source) => Err(UpstreamError::Exchange { upstream, source }),
         }
     }
 

@@ -153,3 +153,22 @@ async fn k12_unauthenticated_post_answered_with_401_never_runs_its_body_as_a_req
         );
     }
 }
+
+#[tokio::test]
+async fn a_malformed_chunked_body_is_the_clients_fault_not_the_upstreams() {
+    let gateway = TestGateway::start(DEFAULT_APPS).await;
+    for body in [
+        "zz\r\nhello\r\n0\r\n\r\n",
+        "3\r\nhello world\r\n0\r\n\r\n",
+        "fffffffffffffffff\r\n",
+    ] {
+        let request = format!(
+            "POST /upload HTTP/1.1\r\nHost: app.example.test\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
+        );
+        let response = gateway.raw("app.example.test", &request).await;
+        assert_eq!(status_of(&response), 400, "{body:?}: {response}");
+    }
+    // The upstream was not blamed: it still serves the next request.
+    let ok = "GET /after HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n";
+    assert_eq!(status_of(&gateway.raw("app.example.test", ok).await), 200);
+}
