@@ -121,9 +121,10 @@ impl PortalState {
         key: &SessionKey,
         must_change: bool,
         target: Option<ReturnTo>,
+        handoff: Option<&str>,
     ) -> Response {
         if !must_change {
-            return self.continue_to(key, target).await;
+            return self.continue_to(key, target, handoff).await;
         }
         let portal = self.config.portal.as_ref().map(|portal| &portal.url);
         let rd = target
@@ -135,9 +136,15 @@ impl PortalState {
         redirect(&format!("/account/password?rd={encoded}"))
     }
 
-    /// Where a signed-in browser goes next: the portal path, the app URL directly (shared
-    /// cookie domain), or the app's callback with a one-time code.
-    async fn continue_to(&self, portal_session: &SessionKey, target: Option<ReturnTo>) -> Response {
+    /// Where a signed-in browser goes next: the portal path; the app URL directly (shared
+    /// cookie domain, or no hand-off state from the app, which then starts a sign-in bound
+    /// to this browser); or the app's callback with a one-time code and the app's state.
+    async fn continue_to(
+        &self,
+        portal_session: &SessionKey,
+        target: Option<ReturnTo>,
+        handoff: Option<&str>,
+    ) -> Response {
         let Some(portal) = self.config.portal.as_ref().map(|portal| &portal.url) else {
             return redirect(DEFAULT_PATH);
         };
@@ -148,9 +155,9 @@ impl PortalState {
         let shared = self
             .cookie_domain()
             .is_some_and(|domain| crate::proxy::auth::under_domain(host, domain));
-        if shared {
+        let Some(handoff) = handoff.filter(|_| !shared) else {
             return redirect(&target.url(portal));
-        }
+        };
         let sessions = &self.services.sessions;
         match sessions.create_code(portal_session, host).await {
             Ok(code) => {
@@ -158,7 +165,7 @@ impl PortalState {
                 let rd =
                     percent_encoding::utf8_percent_encode(path, percent_encoding::NON_ALPHANUMERIC);
                 redirect(&format!(
-                    "{origin}/.portcullis/callback?code={}&rd={rd}",
+                    "{origin}/.portcullis/callback?code={}&rd={rd}&state={handoff}",
                     code.expose()
                 ))
             }

@@ -260,6 +260,6 @@ pub(super) async fn change_password(
         .remember_me
         .then_some(state.config.session.remember_me);
     let set_cookie = cookie::session(&id.cookie_value(), max_age, state.cookie_domain());
-    let next = state.continue_to(&session.key, target).await;
+    let next = state.continue_to(&session.key, target, None).await;
     with_cookie(next, Some(set_cookie))
 }

@@ -5,8 +5,6 @@
 //! browser that loaded it. The `__Host-` prefix keeps sibling hosts from planting the
 //! cookie. Tokens compare in constant time.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderMap;
 use http::header::{self, HeaderValue};
 use subtle::ConstantTimeEq;
@@ -17,16 +15,14 @@ use crate::session::cookie::{self, Found};
 /// sets it.
 pub(super) fn token(headers: &HeaderMap) -> (String, Option<HeaderValue>) {
     if let Found::One(existing) = cookie::find(headers, cookie::CSRF)
-        && well_formed(&existing)
+        && cookie::well_formed_token(&existing)
     {
         return (existing, None);
     }
-    let mut bytes = [0u8; 32];
-    if getrandom::fill(&mut bytes).is_err() {
-        // Without randomness no form can be trusted; an empty token never verifies.
+    // Without randomness no form can be trusted; an empty token never verifies.
+    let Some(fresh) = cookie::random_token() else {
         return (String::new(), None);
-    }
-    let fresh = URL_SAFE_NO_PAD.encode(bytes);
+    };
     let header = cookie::csrf(&fresh);
     (fresh, Some(header))
 }
@@ -40,16 +36,9 @@ pub(super) fn verify(headers: &HeaderMap, form_token: &str, portal_origin: &str)
     let Found::One(expected) = cookie::find(headers, cookie::CSRF) else {
         return false;
     };
-    let token_ok =
-        well_formed(&expected) && bool::from(expected.as_bytes().ct_eq(form_token.as_bytes()));
+    let token_ok = cookie::well_formed_token(&expected)
+        && bool::from(expected.as_bytes().ct_eq(form_token.as_bytes()));
     origin_ok && token_ok
-}
-
-fn well_formed(token: &str) -> bool {
-    token.len() == 43
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

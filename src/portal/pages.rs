@@ -24,6 +24,7 @@ pub(crate) struct LoginPage<'a> {
     pub(crate) site: &'a Site,
     pub(crate) csrf: &'a str,
     pub(crate) rd: &'a str,
+    pub(crate) handoff: &'a str,
     pub(crate) username: &'a str,
     pub(crate) error: Option<&'a str>,
 }

@@ -24,6 +24,8 @@ const FAILED: &str = "The username or password is incorrect, or sign-in is pause
 pub(super) struct ReturnQuery {
     #[serde(default)]
     rd: String,
+    #[serde(default)]
+    state: String,
 }
 
 impl ReturnQuery {
@@ -31,6 +33,16 @@ impl ReturnQuery {
     pub(super) fn rd(&self) -> &str {
         &self.rd
     }
+
+    /// The app's hand-off state, when well formed.
+    fn handoff(&self) -> Option<&str> {
+        handoff(&self.state)
+    }
+}
+
+/// A hand-off state token as carried through the portal, when well formed.
+fn handoff(raw: &str) -> Option<&str> {
+    cookie::well_formed_token(raw).then_some(raw)
 }
 
 /// The sign-in form's fields.
@@ -46,6 +58,8 @@ pub(super) struct LoginForm {
     password: String,
     #[serde(default)]
     remember: Option<String>,
+    #[serde(default)]
+    state: String,
 }
 
 /// The CSRF-only form of sign-out.
@@ -65,13 +79,20 @@ pub(super) async fn login_page(
     if let Some(active) = state.session(&headers).await {
         let target = state.return_to(&query.rd);
         let must_change = active.user.must_change_password;
-        return state.resume(&active.session.key, must_change, target).await;
+        let key = &active.session.key;
+        return state
+            .resume(key, must_change, target, query.handoff())
+            .await;
     }
     let rd = state
         .return_to(&query.rd)
         .map(|target| parameter(&state, &target))
         .unwrap_or_default();
-    form(&state, &context, &headers, &rd, "", None)
+    let carry = Carry {
+        rd: &rd,
+        handoff: query.handoff().unwrap_or_default(),
+    };
+    form(&state, &context, &headers, &carry, "", None)
 }
 
 /// POST /login.
@@ -90,12 +111,17 @@ pub(super) async fn login(
         .map(|target| parameter(&state, target))
         .unwrap_or_default();
     let password = Secret::new(input.password);
+    let handoff = handoff(&input.state);
+    let carry = Carry {
+        rd: &rd,
+        handoff: handoff.unwrap_or_default(),
+    };
     let failed = || {
         form(
             &state,
             &context,
             &headers,
-            &rd,
+            &carry,
             &input.username,
             Some(FAILED),
         )
@@ -145,8 +171,9 @@ pub(super) async fn login(
         method = "pwd", "signed in");
     let max_age = remember_me.then_some(state.config.session.remember_me);
     let set_cookie = cookie::session(&id.cookie_value(), max_age, state.cookie_domain());
+    let must_change = user.must_change_password;
     let next = state
-        .resume(&session.key, user.must_change_password, target)
+        .resume(&session.key, must_change, target, handoff)
         .await;
     with_cookie(next, Some(set_cookie))
 }
@@ -161,11 +188,17 @@ pub(super) fn parameter(state: &PortalState, target: &super::ReturnTo) -> String
         .unwrap_or_default()
 }
 
+/// What the sign-in form carries through: the checked return URL and the app's state.
+struct Carry<'a> {
+    rd: &'a str,
+    handoff: &'a str,
+}
+
 fn form(
     state: &PortalState,
     context: &RequestContext,
     headers: &HeaderMap,
-    rd: &str,
+    carry: &Carry<'_>,
     username: &str,
     error: Option<&str>,
 ) -> Response {
@@ -174,7 +207,8 @@ fn form(
     let page = LoginPage {
         site: &site,
         csrf: &token,
-        rd,
+        rd: carry.rd,
+        handoff: carry.handoff,
         username,
         error,
     };
@@ -190,16 +224,18 @@ pub(super) async fn single_sign_on(
     let target = state.return_to(&query.rd);
     if let Some(active) = state.session(&headers).await {
         let must_change = active.user.must_change_password;
-        return state.resume(&active.session.key, must_change, target).await;
+        let key = &active.session.key;
+        return state
+            .resume(key, must_change, target, query.handoff())
+            .await;
     }
-    match target {
-        Some(target) => {
-            let rd = parameter(&state, &target);
-            let encoded =
-                percent_encoding::utf8_percent_encode(&rd, percent_encoding::NON_ALPHANUMERIC);
-            redirect(&format!("/login?rd={encoded}"))
-        }
-        None => redirect("/login"),
+    let rd = target
+        .map(|target| parameter(&state, &target))
+        .unwrap_or_default();
+    let encoded = percent_encoding::utf8_percent_encode(&rd, percent_encoding::NON_ALPHANUMERIC);
+    match query.handoff() {
+        Some(handoff) => redirect(&format!("/login?rd={encoded}&state={handoff}")),
+        None => redirect(&format!("/login?rd={encoded}")),
     }
 }
 

@@ -135,6 +135,7 @@ pub fn sign_in_required(
     config: &Config,
     return_url: &str,
     navigation: bool,
+    state: Option<&str>,
     request_id: &str,
 ) -> Response<Body> {
     let Some(portal) = &config.portal else {
@@ -151,7 +152,10 @@ pub fn sign_in_required(
         utf8_percent_encode(return_url, QUERY_VALUE)
     );
     if navigation {
-        return redirect_to(&login_url);
+        return match state {
+            Some(state) => redirect_to(&format!("{login_url}&state={state}")),
+            None => redirect_to(&login_url),
+        };
     }
     let json = serde_json::json!({
         "error": "Unauthorized", "status": 401, "message": SIGN_IN_TEXT,
@@ -286,38 +290,15 @@ pub(crate) fn authorize(
     let rule = decision.rule().map_or("-", |rule| rule.description());
     tracing::debug!(request_id = %facts.request_id, decision = ?decision.kind(), rule, "policy");
     let config = &runtime.config;
-    let navigation = is_navigation(request.method(), request.headers());
-    let url = original_url(
-        &routed.host.name,
-        routed.host.port,
-        &routed.path,
-        request.uri().query(),
-    );
     let user = active.map(|active| active.user.username.as_str());
     match decision {
         Decision::Allow { public: true, .. } => Verdict::Pass { identity: false },
         Decision::Allow { .. } if active.is_some_and(|active| active.user.must_change_password) => {
-            Verdict::Answer(sign_in_required(
-                config,
-                &url,
-                navigation,
-                &facts.request_id,
-            ))
+            Verdict::Answer(sign_in_answer(config, routed, request, facts, lookup))
         }
         Decision::Allow { .. } => Verdict::Pass { identity: true },
         Decision::Login { .. } | Decision::Reauthenticate { .. } => {
-            let mut response = sign_in_required(config, &url, navigation, &facts.request_id);
-            if lookup.stale_cookie {
-                let host = &routed.host.name;
-                let domain = config
-                    .session
-                    .domain
-                    .as_deref()
-                    .filter(|d| under_domain(host, d));
-                let clear = cookie::clear_session(domain);
-                response.headers_mut().append(header::SET_COOKIE, clear);
-            }
-            Verdict::Answer(response)
+            Verdict::Answer(sign_in_answer(config, routed, request, facts, lookup))
         }
         Decision::StepUp { .. } => Verdict::Answer(reject::page(
             StatusCode::FORBIDDEN,
@@ -332,4 +313,54 @@ pub(crate) fn authorize(
             Verdict::Answer(forbidden(reason, user, &facts.request_id, facts.wants_html))
         }
     }
+}
+
+/// The answer to a request that needs (a new) sign-in. A browser navigation on a host that
+/// gets its session by hand-off carries a state token to the portal and keeps it in a
+/// cookie, so the code that comes back can only be redeemed by this browser. A session
+/// cookie that opened nothing is cleared.
+fn sign_in_answer(
+    config: &Config,
+    routed: &Routed<'_>,
+    request: &Request<Incoming>,
+    facts: &RequestFacts,
+    lookup: &SessionLookup,
+) -> Response<Body> {
+    let host = &routed.host.name;
+    let navigation = is_navigation(request.method(), request.headers());
+    let url = original_url(host, routed.host.port, &routed.path, request.uri().query());
+    let domain = config
+        .session
+        .domain
+        .as_deref()
+        .filter(|domain| under_domain(host, domain));
+    let state = (navigation && domain.is_none())
+        .then(|| sign_in_state(request.headers()))
+        .flatten();
+    let token = state.as_ref().map(|(token, _)| token.as_str());
+    let mut response = sign_in_required(config, &url, navigation, token, &facts.request_id);
+    if let Some((_, Some(set_cookie))) = state {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, set_cookie);
+    }
+    if lookup.stale_cookie {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, cookie::clear_session(domain));
+    }
+    response
+}
+
+/// The browser's sign-in state token, reused when it has one (several tabs signing in at
+/// once), else a new one with the header that sets it.
+fn sign_in_state(headers: &HeaderMap) -> Option<(String, Option<HeaderValue>)> {
+    if let Found::One(existing) = cookie::find(headers, cookie::STATE)
+        && cookie::well_formed_token(&existing)
+    {
+        return Some((existing, None));
+    }
+    let fresh = cookie::random_token()?;
+    let set_cookie = cookie::state(&fresh);
+    Some((fresh, Some(set_cookie)))
 }

@@ -26,6 +26,8 @@ struct CallbackQuery {
     code: String,
     #[serde(default)]
     rd: String,
+    #[serde(default)]
+    state: String,
 }
 
 /// Answers a request under [`PREFIX`].
@@ -56,9 +58,17 @@ async fn callback(
     request: &Request<Incoming>,
 ) -> Response<Body> {
     let query = request.uri().query().unwrap_or_default();
-    let Ok(CallbackQuery { code, rd }) = serde_urlencoded::from_str::<CallbackQuery>(query) else {
+    let Ok(CallbackQuery { code, rd, state }) = serde_urlencoded::from_str::<CallbackQuery>(query)
+    else {
         return expired(facts);
     };
+    if !state_matches(request, &state) {
+        // A link started by another browser (or an old one): never sign this browser in
+        // with it; the code stays unused and expires.
+        tracing::info!(target: "portcullis::audit", event = "handoff_refused",
+            reason = "state", "sign-in link from another browser refused");
+        return expired(facts);
+    }
     let agent = request
         .headers()
         .get(header::USER_AGENT)
@@ -105,7 +115,17 @@ async fn callback(
         cookie::session(&id.cookie_value(), max_age, None),
     );
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.append(header::SET_COOKIE, cookie::clear_state());
     response
+}
+
+/// Whether the callback's state is the one this browser's state cookie holds.
+fn state_matches(request: &Request<Incoming>, state: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let cookie::Found::One(expected) = cookie::find(request.headers(), cookie::STATE) else {
+        return false;
+    };
+    cookie::well_formed_token(&expected) && bool::from(expected.as_bytes().ct_eq(state.as_bytes()))
 }
 
 fn expired(facts: &RequestFacts) -> Response<Body> {

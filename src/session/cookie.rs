@@ -16,6 +16,12 @@ pub const HOST_SESSION: &str = "__Host-portcullis";
 pub const DOMAIN_SESSION: &str = "__Secure-portcullis";
 /// The CSRF cookie of portal forms (always host-only).
 pub const CSRF: &str = "__Host-portcullis-csrf";
+/// The sign-in state cookie on an app host: binds a hand-off code to the browser that
+/// started the sign-in (like OAuth's `state`, RFC 6749 section 10.12).
+pub const STATE: &str = "__Host-portcullis-state";
+
+/// How long a sign-in started on an app host may take.
+const STATE_SECONDS: i64 = 600;
 
 /// What the request's cookies say about one cookie name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,10 +83,7 @@ pub fn strip_gateway_set_cookies(headers: &mut HeaderMap) {
     let kept: Vec<HeaderValue> = headers
         .get_all(header::SET_COOKIE)
         .iter()
-        .filter(|value| {
-            let text = String::from_utf8_lossy(value.as_bytes());
-            !is_gateway_cookie(text.split('=').next().unwrap_or_default())
-        })
+        .filter(|value| !is_gateway_cookie(&set_cookie_name(value)))
         .cloned()
         .collect();
     headers.remove(header::SET_COOKIE);
@@ -89,11 +92,22 @@ pub fn strip_gateway_set_cookies(headers: &mut HeaderMap) {
     }
 }
 
+/// The cookie name a browser reads from a `Set-Cookie` value. A nameless cookie
+/// (`=__Host-x=v`) and a quoted name are read the way the most lenient parser would, so
+/// no spelling of the gateway's names slips through.
+fn set_cookie_name(value: &HeaderValue) -> String {
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let pair = text.split(';').next().unwrap_or_default().trim();
+    let pair = pair.trim_start_matches(|c: char| c == '=' || c.is_whitespace());
+    let name = pair.split('=').next().unwrap_or_default();
+    name.trim().trim_matches('"').to_owned()
+}
+
 /// Whether a cookie name is one of the gateway's, compared without case and around
 /// whitespace, so no spelling of it reaches an upstream.
 fn is_gateway_cookie(name: &str) -> bool {
     let name = name.trim().to_ascii_lowercase();
-    [HOST_SESSION, DOMAIN_SESSION, CSRF]
+    [HOST_SESSION, DOMAIN_SESSION, CSRF, STATE]
         .iter()
         .any(|ours| name == ours.to_ascii_lowercase())
 }
@@ -130,6 +144,37 @@ pub fn clear_session(domain: Option<&str>) -> HeaderValue {
     }
     cookie.make_removal();
     to_header(&cookie)
+}
+
+/// A `Set-Cookie` value for the sign-in state cookie of an app host.
+pub fn state(value: &str) -> HeaderValue {
+    let mut cookie = base(STATE, value);
+    cookie.set_max_age(cookie::time::Duration::seconds(STATE_SECONDS));
+    to_header(&cookie)
+}
+
+/// A `Set-Cookie` value that removes the sign-in state cookie.
+pub fn clear_state() -> HeaderValue {
+    let mut cookie = base(STATE, "");
+    cookie.make_removal();
+    to_header(&cookie)
+}
+
+/// A new random token for a CSRF or state cookie: 256 bits, base64url; `None` when the
+/// operating system generator fails.
+pub fn random_token() -> Option<String> {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Whether `token` has the form [`random_token`] produces.
+pub fn well_formed_token(token: &str) -> bool {
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A `Set-Cookie` value for the CSRF cookie of portal forms.
@@ -204,6 +249,18 @@ mod tests {
         strip_gateway_cookies(&mut map);
         assert_eq!(map.get_all(header::COOKIE).iter().count(), 1);
         assert_eq!(map[header::COOKIE], "theme=dark; lang=en");
+        let mut set = HeaderMap::new();
+        for value in [
+            "=__Host-portcullis=w; Secure",
+            "\"__Host-portcullis\"=q",
+            "a=b",
+            "__host-portcullis-STATE=s",
+        ] {
+            set.append(header::SET_COOKIE, value.parse().unwrap());
+        }
+        strip_gateway_set_cookies(&mut set);
+        let kept: Vec<_> = set.get_all(header::SET_COOKIE).iter().collect();
+        assert_eq!(kept, ["a=b"]);
         let mut only_ours = headers(&["__Host-portcullis=abc"]);
         strip_gateway_cookies(&mut only_ours);
         assert!(only_ours.get(header::COOKIE).is_none());

@@ -93,6 +93,7 @@ async fn callback_code_cannot_sign_another_browser_in_as_the_attacker() {
     let form = [
         ("csrf", crate::support::hidden(&html, "csrf")),
         ("rd", crate::support::hidden(&html, "rd")),
+        ("state", crate::support::hidden(&html, "state")),
         ("username", "mallory".to_owned()),
         ("password", PASSWORD.to_owned()),
     ];

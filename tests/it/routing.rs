@@ -305,6 +305,7 @@ async fn dev_command_serves_the_demo_apps_on_the_embedded_defaults() {
             let form = [
                 ("csrf", crate::support::hidden(&html, "csrf")),
                 ("rd", crate::support::hidden(&html, "rd")),
+                ("state", crate::support::hidden(&html, "state")),
                 ("username", user.to_owned()),
                 ("password", password),
             ];

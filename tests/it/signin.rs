@@ -247,6 +247,7 @@ async fn k16_session_cookie_flags_and_other_cookies_reach_the_upstream() {
     let form = [
         ("csrf", crate::support::hidden(&html, "csrf")),
         ("rd", crate::support::hidden(&html, "rd")),
+        ("state", crate::support::hidden(&html, "state")),
         ("username", "alice".to_owned()),
         ("password", PASSWORD.to_owned()),
     ];
@@ -468,6 +469,7 @@ async fn sessions_end_after_idle_time_and_lifetime_unless_remembered() {
     let form = [
         ("csrf", crate::support::hidden(&html, "csrf")),
         ("rd", crate::support::hidden(&html, "rd")),
+        ("state", crate::support::hidden(&html, "state")),
         ("username", "alice".to_owned()),
         ("password", PASSWORD.to_owned()),
         ("remember", "1".to_owned()),

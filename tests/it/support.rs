@@ -376,6 +376,7 @@ impl Browser {
         let form = [
             ("csrf", hidden(&html, "csrf")),
             ("rd", hidden(&html, "rd")),
+            ("state", hidden(&html, "state")),
             ("username", user.to_owned()),
             ("password", password.to_owned()),
         ];
