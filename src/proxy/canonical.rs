@@ -105,7 +105,7 @@ pub fn canonical_host(uri: &Uri, headers: &HeaderMap) -> Result<CanonicalHost, C
         None => None,
     };
     match (from_target, from_header) {
-        (Some(target), Some(header)) if target.name != header.name => {
+        (Some(target), Some(header)) if !same_authority(&target, &header) => {
             Err(CanonicalError::AuthorityMismatch)
         }
         (Some(target), _) => Ok(target),
@@ -144,6 +144,11 @@ pub fn parse_authority(authority: &str) -> Result<CanonicalHost, CanonicalError>
     })
 }
 
+/// Whether two hosts name the same authority; a missing port is the https default.
+fn same_authority(left: &CanonicalHost, right: &CanonicalHost) -> bool {
+    left.name == right.name && left.port.unwrap_or(443) == right.port.unwrap_or(443)
+}
+
 fn split_port(authority: &str) -> Result<(&str, Option<u16>), CanonicalError> {
     let port_start = match authority.rfind(':') {
         Some(colon) if !authority[colon..].contains(']') => colon,
@@ -154,6 +159,9 @@ fn split_port(authority: &str) -> Result<(&str, Option<u16>), CanonicalError> {
         return Err(CanonicalError::BadHost);
     }
     let port = digits.parse::<u16>().map_err(|_| CanonicalError::BadHost)?;
+    if port == 0 {
+        return Err(CanonicalError::BadHost);
+    }
     Ok((&authority[..port_start], Some(port)))
 }
 
@@ -445,6 +453,7 @@ mod tests {
             "user@app.test",
             "app.test:",
             "app.test:99999",
+            "app.test:0",
             "a_b.test",
             "",
             "[zz]",
@@ -462,6 +471,11 @@ mod tests {
         let origin: Uri = "/x".parse().unwrap();
         let result = canonical_host(&absolute, &headers);
         assert_eq!(result, Err(CanonicalError::AuthorityMismatch));
+        let other_port: Uri = "https://app.example.test:8443/x".parse().unwrap();
+        let result = canonical_host(&other_port, &headers);
+        assert_eq!(result, Err(CanonicalError::AuthorityMismatch));
+        let default_port: Uri = "https://app.example.test:443/x".parse().unwrap();
+        assert!(canonical_host(&default_port, &headers).is_ok());
         let host = canonical_host(&origin, &headers).unwrap();
         assert_eq!(host.name, "app.example.test");
         headers.append(header::HOST, "app.example.test".parse().unwrap());

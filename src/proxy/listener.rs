@@ -146,8 +146,8 @@ fn http_builder(config: &Config) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Answers a plain-HTTP request: 308 to the same host and path over HTTPS when an app is
-/// served on that host, 404 otherwise (never a redirect to a host the gateway does not
+/// Answers a plain-HTTP request: 308 to the same host and path over HTTPS when an app or
+/// the portal is served on that host, 404 otherwise (never a redirect to a host the gateway does not
 /// serve), 400 when host or path are not canonical.
 fn redirect(shared: &Shared, https_port: u16, request: &Request<Incoming>) -> Response<Body> {
     let runtime = shared.runtime.load();
@@ -157,12 +157,14 @@ fn redirect(shared: &Shared, https_port: u16, request: &Request<Incoming>) -> Re
     let target = canonical::canonical_host(request.uri(), request.headers())
         .map_err(bad)
         .and_then(|host| {
-            let routes = runtime
-                .routes
-                .host(&host.name)
-                .ok_or(Rejection::UnknownHost)?;
-            let path =
-                canonical::canonical_path(request.uri().path(), routes.options).map_err(bad)?;
+            let portal = runtime.config.portal.as_ref();
+            let is_portal = portal.is_some_and(|portal| portal.url.host == host.name);
+            let options = match runtime.routes.host(&host.name) {
+                Some(routes) => routes.options,
+                None if is_portal => canonical::PathOptions::default(),
+                None => return Err(Rejection::UnknownHost),
+            };
+            let path = canonical::canonical_path(request.uri().path(), options).map_err(bad)?;
             let port = if https_port == 443 {
                 String::new()
             } else {
