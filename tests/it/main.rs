@@ -6,7 +6,9 @@
 )]
 
 mod accounts;
+mod browser_ui;
 mod canonical;
+mod cdp;
 mod cli;
 mod framing;
 mod reload;
