@@ -24,6 +24,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use self::pages::{MessagePage, Site};
 use self::redirect::ReturnTo;
 use crate::config::Config;
+use crate::config::HostPattern;
 use crate::proxy::route::RouteTable;
 use crate::services::Services;
 use crate::session::cookie::{self, Found};
@@ -32,7 +33,7 @@ use crate::session::{ActiveSession, ClientInfo, SessionKey};
 /// Where a page goes when no return URL was given or it was refused.
 const DEFAULT_PATH: &str = "/account";
 
-/// What the portal's handlers share.
+/// What the portal's handlers share; built by [`PortalState::new`].
 #[derive(Clone, Debug)]
 pub struct PortalState {
     /// The configuration generation the router was built for.
@@ -41,6 +42,8 @@ pub struct PortalState {
     pub routes: Arc<RouteTable>,
     /// Store, directory, sign-in and sessions.
     pub services: Arc<Services>,
+    /// The Content-Security-Policy of every page, built once per configuration.
+    content_security_policy: HeaderValue,
 }
 
 /// Facts the gateway established about the request before handing it to the portal.
@@ -70,6 +73,22 @@ pub fn router(state: PortalState) -> Router {
 }
 
 impl PortalState {
+    /// The state for one configuration generation.
+    pub fn new(config: Arc<Config>, routes: Arc<RouteTable>, services: Arc<Services>) -> Self {
+        let content_security_policy = pages::content_security_policy(&form_targets(&config));
+        PortalState {
+            config,
+            routes,
+            services,
+            content_security_policy,
+        }
+    }
+
+    /// Renders `page` with the portal's security headers.
+    fn render(&self, status: StatusCode, page: &impl askama::Template) -> Response {
+        pages::render(status, page, &self.content_security_policy)
+    }
+
     fn site(&self, context: &RequestContext) -> Site {
         let portal = self.config.portal.as_ref();
         Site {
@@ -190,7 +209,7 @@ impl PortalState {
             text,
             link: Some(("/account", "Continue")),
         };
-        pages::render(status, &page)
+        self.render(status, &page)
     }
 
     /// Refuses a POST that fails the CSRF/Origin check or the per-address limit.
@@ -216,6 +235,26 @@ impl PortalState {
         }
         None
     }
+}
+
+/// The origins the portal redirects a browser to after a form post: every app host, at the
+/// portal's port, as [`redirect::ReturnTo::url`] builds them.
+fn form_targets(config: &Config) -> Vec<String> {
+    let Some(portal) = config.portal.as_ref() else {
+        return Vec::new();
+    };
+    let hosts: std::collections::BTreeSet<String> = config
+        .apps
+        .iter()
+        .map(|app| match &app.host {
+            HostPattern::Exact(name) => name.clone(),
+            HostPattern::Wildcard(suffix) => format!("*.{suffix}"),
+        })
+        .collect();
+    hosts
+        .iter()
+        .map(|host| redirect::origin(host, portal.url.port))
+        .collect()
 }
 
 /// Client facts for a new session.

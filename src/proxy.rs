@@ -69,11 +69,11 @@ impl Runtime {
         let config = Arc::new(config);
         let routes = Arc::new(RouteTable::new(&config.apps));
         let portal = config.portal.as_ref().map(|_| {
-            portal::router(PortalState {
-                config: config.clone(),
-                routes: routes.clone(),
-                services: services.clone(),
-            })
+            portal::router(PortalState::new(
+                config.clone(),
+                routes.clone(),
+                services.clone(),
+            ))
         });
         let protected_headers = DEFAULT_PROTECTED_HEADERS
             .iter()

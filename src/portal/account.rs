@@ -12,7 +12,7 @@ use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
-use super::pages::{self, AccountPage, PasswordPage, SessionRow};
+use super::pages::{AccountPage, PasswordPage, SessionRow};
 use super::signin::ReturnQuery;
 use super::{PortalState, RequestContext, client_info, csrf, redirect, with_cookie};
 use crate::authn::Secret;
@@ -88,7 +88,7 @@ pub(super) async fn account_page(
         groups: active.groups.clone(),
         sessions: rows,
     };
-    with_cookie(pages::render(StatusCode::OK, &page), set_cookie)
+    with_cookie(state.render(StatusCode::OK, &page), set_cookie)
 }
 
 fn row(session: &Session, current: bool) -> SessionRow {
@@ -193,7 +193,7 @@ fn password_form(
     } else {
         StatusCode::OK
     };
-    with_cookie(pages::render(status, &page), set_cookie)
+    with_cookie(state.render(status, &page), set_cookie)
 }
 
 /// POST /account/password.

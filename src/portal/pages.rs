@@ -83,8 +83,34 @@ pub(crate) struct PasswordPage<'a> {
     pub(crate) error: Option<&'a str>,
 }
 
-/// Renders `page` with `status`, never cached, framed by no one.
-pub(crate) fn render(status: StatusCode, page: &impl Template) -> Response {
+/// The policy of a portal without app hosts, and the fallback if a policy cannot be built.
+const STRICT_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; \
+                             form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The Content-Security-Policy of every portal page: no scripts, no framing, and forms that
+/// post only to the portal.
+///
+/// `form_targets` are the origins a form post may end at through redirects: Chromium checks
+/// `form-action` (CSP Level 3, 6.4.1) against every redirect of a form submission, and
+/// signing in ends with a redirect to the app host the person came from. Each is an origin
+/// the portal itself redirects to (`https://host:port`, `*.` for a wildcard app host).
+pub(crate) fn content_security_policy(form_targets: &[String]) -> HeaderValue {
+    if form_targets.is_empty() {
+        return HeaderValue::from_static(STRICT_POLICY);
+    }
+    let policy = STRICT_POLICY.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {}", form_targets.join(" ")),
+    );
+    HeaderValue::try_from(policy).unwrap_or_else(|error| {
+        tracing::error!("building the portal's content security policy: {error}");
+        HeaderValue::from_static(STRICT_POLICY)
+    })
+}
+
+/// Renders `page` with `status` and the content security `policy`, never cached, framed by
+/// no one.
+pub(crate) fn render(status: StatusCode, page: &impl Template, policy: &HeaderValue) -> Response {
     let mut response = match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(error) => {
@@ -104,12 +130,28 @@ pub(crate) fn render(status: StatusCode, page: &impl Template) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy.clone());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_posts_may_end_at_app_origins_and_nowhere_else() {
+        let none = content_security_policy(&[]);
+        assert_eq!(none, STRICT_POLICY);
+        let targets = [
+            "https://app.example.test:8443".to_owned(),
+            "https://*.apps.example.test:8443".to_owned(),
+        ];
+        let policy = content_security_policy(&targets);
+        let policy = policy.to_str().unwrap();
+        assert!(policy.contains(
+            "; form-action 'self' https://app.example.test:8443 https://*.apps.example.test:8443;"
+        ));
+        assert!(policy.starts_with("default-src 'none'; style-src 'unsafe-inline';"));
+        assert!(policy.ends_with("frame-ancestors 'none'; base-uri 'none'"));
+    }
 }

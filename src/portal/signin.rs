@@ -212,7 +212,7 @@ fn form(
         username,
         error,
     };
-    with_cookie(pages::render(StatusCode::OK, &page), set_cookie)
+    with_cookie(state.render(StatusCode::OK, &page), set_cookie)
 }
 
 /// GET /sso: hand a signed-in browser on, or ask it to sign in first.
@@ -248,7 +248,7 @@ pub(super) async fn logout_page(
     let (token, set_cookie) = csrf::token(&headers);
     let site = state.site(&context);
     with_cookie(
-        pages::render(
+        state.render(
             StatusCode::OK,
             &LogoutPage {
                 site: &site,
@@ -300,6 +300,6 @@ pub(super) async fn logout(
         text: "You are signed out of every application you opened with that sign-in.",
         link: Some(("/login", "Sign in again")),
     };
-    let response = pages::render(StatusCode::OK, &page);
+    let response = state.render(StatusCode::OK, &page);
     with_cookie(response, Some(cookie::clear_session(state.cookie_domain())))
 }

@@ -8,7 +8,9 @@
 mod accounts;
 mod admin_cli;
 mod attack;
+mod browser_ui;
 mod canonical;
+mod cdp;
 mod cli;
 mod framing;
 mod policy;
