@@ -22,6 +22,7 @@ use serde_saphyr::{Location, Spanned};
 
 use self::raw::{RawApp, RawConfig, RawHeaderEdits};
 pub use self::value::{HostPattern, UpstreamUrl};
+use crate::assertion;
 use crate::policy::{
     AppPolicyInput, KnownSubjects, LintSite, Policy, PolicyConfig, PolicyError, RuleConfig,
 };
@@ -59,6 +60,8 @@ pub struct Config {
     pub session: SessionSettings,
     /// A declarative users file that the store follows.
     pub users_file: Option<PathBuf>,
+    /// The signed identity assertion sent upstream.
+    pub assertion: AssertionSettings,
     /// The compiled route policy of every app (app `i` of `apps` is `AppId` `i`).
     pub policy: Arc<Policy>,
     /// Warnings about the policy (shadowed rules, public rules before protected ones),
@@ -92,6 +95,27 @@ pub struct SessionSettings {
     pub domain: Option<String>,
     /// Longest time a cached session is used without checking the store.
     pub cache_staleness: Duration,
+}
+
+/// The signed identity assertion: where it goes and how long tokens and keys live.
+#[derive(Clone, Debug)]
+pub struct AssertionSettings {
+    /// The request header that carries the token upstream (`x-portcullis-assertion`).
+    pub header: http::HeaderName,
+    /// How long one token is valid; at most [`assertion::MAX_LIFETIME`].
+    pub lifetime: Duration,
+    /// How often a new signing key replaces the current one.
+    pub rotate_every: Duration,
+}
+
+impl Default for AssertionSettings {
+    fn default() -> Self {
+        AssertionSettings {
+            header: http::HeaderName::from_static(assertion::DEFAULT_HEADER),
+            lifetime: assertion::DEFAULT_LIFETIME,
+            rotate_every: assertion::DEFAULT_ROTATE_EVERY,
+        }
+    }
 }
 
 /// Listening addresses.
@@ -250,6 +274,7 @@ impl Config {
         let mut problems = Vec::new();
         check_apps(&raw.apps, source, &mut problems);
         check_session(&raw, source, &mut problems);
+        check_assertion(&raw.assertion, source, &mut problems);
         if raw.tls.certificates.value.is_empty() {
             problems.push(at(
                 source,
@@ -398,6 +423,51 @@ fn check_session(raw: &RawConfig, source: &str, problems: &mut Vec<String>) {
     }
 }
 
+/// Checks the assertion settings: a lifetime within [`assertion::MAX_LIFETIME`], a
+/// rotation period of at least [`assertion::MIN_ROTATE_EVERY`], and a header name that no
+/// other part of HTTP gives a meaning.
+fn check_assertion(raw: &raw::RawAssertion, source: &str, problems: &mut Vec<String>) {
+    if let Some(lifetime) = &raw.lifetime
+        && (lifetime.value.0 > assertion::MAX_LIFETIME || lifetime.value.0.is_zero())
+    {
+        let message = "expected an assertion lifetime above zero and at most 5m";
+        problems.push(at(source, lifetime, message));
+    }
+    if let Some(every) = &raw.rotate_every
+        && every.value.0 < assertion::MIN_ROTATE_EVERY
+    {
+        problems.push(at(
+            source,
+            every,
+            "expected a rotation period of at least 1m",
+        ));
+    }
+    if let Some(header) = &raw.header {
+        let name = header.value.0.as_str();
+        let reserved = RESERVED_HEADERS.contains(&name) || name.starts_with("sec-");
+        if reserved || name.starts_with("x-forwarded-") || name.starts_with("remote-") {
+            let message = format!("header `{name}` has another meaning; choose another name");
+            problems.push(at(source, header, &message));
+        }
+    }
+}
+
+/// Header names an assertion may not take: they carry framing, routing or credentials.
+const RESERVED_HEADERS: [&str; 12] = [
+    "host",
+    "cookie",
+    "authorization",
+    "proxy-authorization",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "forwarded",
+    "x-request-id",
+    "content-type",
+];
+
 /// Compiles the route policy; errors and lint warnings point at the rule they are about.
 fn compile_policy(
     raw: &RawConfig,
@@ -520,6 +590,7 @@ fn build(
                 .map_or(Duration::from_millis(500), |value| value.0),
         },
         users_file: raw.users_file.map(|path| base.join(path)),
+        assertion: assertion_settings(raw.assertion),
         policy,
         warnings,
         apps,
@@ -534,6 +605,19 @@ fn store_url(raw: Option<String>, base: &Path) -> String {
             format!("sqlite://{}", base.join(path).display())
         }
         _ => url,
+    }
+}
+
+fn assertion_settings(raw: raw::RawAssertion) -> AssertionSettings {
+    let defaults = AssertionSettings::default();
+    AssertionSettings {
+        header: raw.header.map_or(defaults.header, |name| name.value.0),
+        lifetime: raw
+            .lifetime
+            .map_or(defaults.lifetime, |value| value.value.0),
+        rotate_every: raw
+            .rotate_every
+            .map_or(defaults.rotate_every, |value| value.value.0),
     }
 }
 
@@ -644,6 +728,38 @@ apps:
         let text = format!("{MINIMAL}portal: {{ url: \"https://wiki.example.test\" }}\n");
         let error = parse(&text).unwrap_err().to_string();
         assert!(error.contains("is the portal's"), "{error}");
+    }
+
+    #[test]
+    fn assertion_settings_have_defaults_and_limits() {
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(config.assertion.header, "x-portcullis-assertion");
+        assert_eq!(config.assertion.lifetime, Duration::from_secs(60));
+        assert_eq!(
+            config.assertion.rotate_every,
+            Duration::from_secs(24 * 3600)
+        );
+
+        let text = format!(
+            "{MINIMAL}assertion: {{ header: X-Identity, lifetime: 5m, rotate_every: 1h }}\n"
+        );
+        let config = parse(&text).unwrap();
+        assert_eq!(config.assertion.header, "x-identity");
+        assert_eq!(config.assertion.lifetime, Duration::from_secs(300));
+        assert_eq!(config.assertion.rotate_every, Duration::from_secs(3600));
+
+        let text = format!("{MINIMAL}assertion: {{ lifetime: 6m }}\n");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.starts_with("test.yaml:8:24: "), "{error}");
+        assert!(error.contains("at most 5m"), "{error}");
+        let text = format!("{MINIMAL}assertion: {{ header: Cookie, rotate_every: 10s }}\n");
+        let error = parse(&text).unwrap_err();
+        assert_eq!(error.problems.len(), 2, "{error}");
+        assert!(error.problems[0].contains("at least 1m"), "{error}");
+        assert!(
+            error.problems[1].contains("`cookie` has another meaning"),
+            "{error}"
+        );
     }
 
     #[test]

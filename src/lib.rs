@@ -2,9 +2,11 @@
 //!
 //! It terminates TLS in front of internal web applications, puts each request in one
 //! canonical form, routes it by host and path to an app, and forwards it over a keep-alive
-//! upstream pool with the gateway's own forwarding headers. See ARCHITECTURE.md for how the
+//! upstream pool with the gateway's own forwarding headers and, for signed-in people, identity headers
+//! and a signed identity assertion. See ARCHITECTURE.md for how the
 //! modules fit together and which invariants each one keeps.
 
+pub mod assertion;
 pub mod authn;
 pub mod cli;
 pub mod config;

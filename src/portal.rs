@@ -2,7 +2,8 @@
 //!
 //! Owns the pages people sign in, sign out and manage their account with, and the single
 //! sign-on entry point (`/sso`) that hands a signed-in browser on to an app host with a
-//! one-time code. Trusts the session cache for who is signed in and the directory for
+//! one-time code, and the assertion key set (`/.well-known/jwks.json`) that apps verify
+//! identity tokens with. Trusts the session cache for who is signed in and the directory for
 //! passwords. Every POST passes the CSRF and Origin check and a per-address rate limit
 //! before anything else; every redirect target passes [`redirect::parse_return`].
 
@@ -23,6 +24,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 
 use self::pages::{MessagePage, Site};
 use self::redirect::ReturnTo;
+use crate::assertion;
 use crate::config::Config;
 use crate::config::HostPattern;
 use crate::proxy::route::RouteTable;
@@ -61,6 +63,7 @@ pub fn router(state: PortalState) -> Router {
         .route("/", get(|| async { redirect(DEFAULT_PATH) }))
         .route("/login", get(signin::login_page).post(signin::login))
         .route("/sso", get(signin::single_sign_on))
+        .route("/.well-known/jwks.json", get(jwks))
         .route("/logout", get(signin::logout_page).post(signin::logout))
         .route("/account", get(account::account_page))
         .route("/account/sessions/revoke", post(account::revoke_session))
@@ -285,6 +288,44 @@ fn with_cookie(mut response: Response, set_cookie: Option<HeaderValue>) -> Respo
     if let Some(value) = set_cookie {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
+    response
+}
+
+/// The public keys that verify identity assertions; cacheable for
+/// [`assertion::JWKS_MAX_AGE_SECONDS`], which [`assertion::KEY_OVERLAP`] allows for.
+async fn jwks(
+    axum::extract::State(state): axum::extract::State<PortalState>,
+    axum::Extension(context): axum::Extension<RequestContext>,
+) -> Response {
+    let keys = match state
+        .services
+        .assertions
+        .jwks(&state.config.assertion)
+        .await
+    {
+        Ok(keys) => keys,
+        Err(error) => {
+            tracing::warn!("serving the key set failed: {error}");
+            let text = "The key set is not available right now.";
+            return state.message(
+                &context,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                text,
+            );
+        }
+    };
+    let body = serde_json::to_string(&keys).unwrap_or_default();
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    let cache = format!("public, max-age={}", assertion::JWKS_MAX_AGE_SECONDS);
+    if let Ok(value) = HeaderValue::try_from(cache) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
     response
 }
 

@@ -30,7 +30,8 @@ use crate::services::Services;
 use crate::tls::{Certificate, Resolver, TlsError};
 
 /// Header names (folded: lower case, `-`) that only the gateway sets upstream. A client's
-/// header with any of these names, in any spelling, is removed before forwarding.
+/// header with any of these names, in any spelling, is removed before forwarding; the
+/// configured assertion header joins them in [`Runtime::build`].
 pub const DEFAULT_PROTECTED_HEADERS: [&str; 6] = [
     "remote-user",
     "remote-email",
@@ -75,10 +76,14 @@ impl Runtime {
                 services.clone(),
             ))
         });
-        let protected_headers = DEFAULT_PROTECTED_HEADERS
+        let mut protected_headers: Vec<String> = DEFAULT_PROTECTED_HEADERS
             .iter()
             .map(|&name| name.into())
             .collect();
+        let assertion_header = forward::fold_name(config.assertion.header.as_str());
+        if !protected_headers.contains(&assertion_header) {
+            protected_headers.push(assertion_header);
+        }
         Ok(Runtime {
             config,
             routes,

@@ -1,6 +1,6 @@
 //! The stateful services behind the gateway: store, directory, sign-in and sessions.
 //!
-//! Opened once at start from the config's `store` URL and session settings; a reload keeps
+//! Opened once at start from the config's `store` URL, session and assertion settings; a reload keeps
 //! them (a changed store URL applies after a restart). Everything that needs the database
 //! reaches it through here, so the proxy path sees only the session cache.
 
@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::assertion::{AssertionError, Assertions};
 use crate::authn::PasswordLogin;
 use crate::authn::password::{HashParams, Hasher, PasswordError};
 use crate::authn::throttle::{Throttle, ThrottlePolicy};
@@ -30,6 +31,9 @@ pub enum ServicesError {
     /// The password hasher refused its parameters.
     #[error("{0}")]
     Hasher(#[from] PasswordError),
+    /// The assertion signing keys could not be read or made.
+    #[error("{0}")]
+    Assertion(#[from] AssertionError),
 }
 
 /// The opened services.
@@ -49,6 +53,8 @@ pub struct Services {
     pub hasher: Hasher,
     /// Per-address limit on portal form submissions.
     pub posts_per_address: DefaultKeyedRateLimiter<IpAddr>,
+    /// Assertion signing keys and the token cache.
+    pub assertions: Assertions,
 }
 
 impl Services {
@@ -88,6 +94,7 @@ impl Services {
         let cache = SessionCache::new(sessions.clone(), shared.clone(), cache_config);
         let throttle = Throttle::new(store.clone(), ThrottlePolicy::default());
         let login = PasswordLogin::new(shared, hasher.clone(), throttle);
+        let assertions = Assertions::open(store.clone(), config.assertion.rotate_every).await?;
         let quota = Quota::per_minute(NonZeroU32::new(POSTS_PER_MINUTE).unwrap_or(NonZeroU32::MIN));
         Ok(Services {
             store,
@@ -97,6 +104,7 @@ impl Services {
             login,
             hasher,
             posts_per_address: RateLimiter::keyed(quota),
+            assertions,
         })
     }
 }

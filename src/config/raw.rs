@@ -37,6 +37,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) session: RawSession,
     pub(super) users_file: Option<PathBuf>,
+    #[serde(default)]
+    pub(super) assertion: RawAssertion,
     #[serde(default, deserialize_with = "crate::policy::deserialize_networks")]
     pub(super) networks: BTreeMap<String, Vec<IpNet>>,
     #[serde(default)]
@@ -62,6 +64,14 @@ pub(super) struct RawSession {
     pub(super) remember_me: Option<HumanDuration>,
     pub(super) domain: Option<Spanned<HostPattern>>,
     pub(super) cache_staleness: Option<HumanDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAssertion {
+    pub(super) header: Option<Spanned<HeaderName>>,
+    pub(super) lifetime: Option<Spanned<HumanDuration>>,
+    pub(super) rotate_every: Option<Spanned<HumanDuration>>,
 }
 
 #[derive(Debug, Deserialize)]

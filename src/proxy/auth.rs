@@ -2,8 +2,8 @@
 //!
 //! Owns reading the session cookie on app hosts, turning a session into the policy's
 //! subject, the sign-in redirect (browser navigations) or 401 (everything else), the 403
-//! page, and the identity headers sent upstream on allowed requests. Trusts the session
-//! cache. Every failure to read a session counts as no session (DESIGN invariant 1).
+//! page, and the identity headers and signed assertion sent upstream on allowed requests.
+//! Trusts the session cache. Every failure to read a session counts as no session (DESIGN invariant 1).
 
 use std::sync::Arc;
 
@@ -15,12 +15,14 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use http::Request;
 use hyper::body::Incoming;
 
+use crate::assertion::Audience;
 use crate::config::Config;
 use crate::policy::{AppId, Decision, DenyReason, RequestFacts as PolicyFacts, Subject};
 use crate::portal::redirect;
 use crate::proxy::body::{self, Body};
+use crate::proxy::canonical::CanonicalHost;
 use crate::proxy::handler::{RequestFacts, Routed};
-use crate::proxy::reject;
+use crate::proxy::reject::{self, Rejection};
 use crate::proxy::{Runtime, Shared};
 use crate::services::Services;
 use crate::session::ActiveSession;
@@ -240,6 +242,41 @@ pub fn add_identity_headers(headers: &mut HeaderMap, active: &ActiveSession) {
             headers.insert(HeaderName::from_static(name), value);
         }
     }
+}
+
+/// Adds the signed identity assertion for an allowed request of a signed-in person, under
+/// the configured header name, for the app origin the browser used. Without a portal there
+/// is no issuer and nothing is added. A token cached for the session and origin is reused;
+/// signing happens only when it is missing or near its expiry.
+///
+/// # Errors
+/// [`Rejection::Unavailable`] when no token can be made; the request must not go upstream
+/// without the assertion the app may rely on (DESIGN invariant 1).
+pub async fn add_assertion(
+    services: &Services,
+    config: &Config,
+    host: &CanonicalHost,
+    active: &ActiveSession,
+    headers: &mut HeaderMap,
+) -> Result<(), Rejection> {
+    let Some(portal) = &config.portal else {
+        return Ok(());
+    };
+    let audience = Audience {
+        host: &host.name,
+        port: host.port.filter(|&port| port != 443),
+    };
+    let settings = &config.assertion;
+    let token = services
+        .assertions
+        .token_for(settings, &portal.url, audience, active)
+        .await
+        .map_err(|error| {
+            tracing::warn!("no identity assertion; refusing the request: {error}");
+            Rejection::Unavailable
+        })?;
+    headers.insert(settings.header.clone(), token);
+    Ok(())
 }
 
 fn header_safe(value: &str) -> String {

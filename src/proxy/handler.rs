@@ -153,7 +153,16 @@ async fn proxy(
     let mut upstream_request =
         upstream_request(runtime, connection, facts, &routed, request, websocket);
     if let Some(active) = &identity {
-        auth::add_identity_headers(upstream_request.headers_mut(), active);
+        let headers = upstream_request.headers_mut();
+        auth::add_identity_headers(headers, active);
+        auth::add_assertion(
+            &shared.services,
+            &runtime.config,
+            &routed.host,
+            active,
+            headers,
+        )
+        .await?;
     }
     let response = runtime.pools[routed.app_index].send(upstream_request).await;
     let mut response = response.map_err(|error| upstream_rejection(&error))?;

@@ -31,6 +31,9 @@ pub enum Rejection {
     GatewayTimeout,
     /// The method is not one the gateway forwards (CONNECT, TRACE).
     MethodNotAllowed,
+    /// The gateway could not produce what an allowed request needs (its signed identity
+    /// assertion); the request is refused rather than sent without it.
+    Unavailable,
 }
 
 /// The ways a request can be malformed, for the logs.
@@ -58,6 +61,7 @@ impl Rejection {
             Rejection::BadGateway => StatusCode::BAD_GATEWAY,
             Rejection::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             Rejection::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Rejection::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -76,6 +80,7 @@ impl Rejection {
             Rejection::BadGateway => "The application is not reachable right now.",
             Rejection::GatewayTimeout => "The application did not answer in time.",
             Rejection::MethodNotAllowed => "This request method is not allowed.",
+            Rejection::Unavailable => "The service is not available right now; please retry.",
         }
     }
 

@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "user_source",
         include_str!("../../migrations/0002_user_source.sql"),
     ),
+    (
+        3,
+        "signing_keys",
+        include_str!("../../migrations/0003_signing_keys.sql"),
+    ),
 ];
 
 /// Brings the schema at `pool` up to date.

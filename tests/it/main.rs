@@ -7,6 +7,7 @@
 
 mod accounts;
 mod admin_cli;
+mod assertion;
 mod attack;
 mod browser_ui;
 mod canonical;
