@@ -720,3 +720,26 @@ async fn a_one_time_password_must_be_changed_before_anything_else() {
         ["newbie"]
     );
 }
+
+#[tokio::test]
+async fn command_line_changes_reach_the_running_gateway_on_the_next_request() {
+    let gateway = gateway().await;
+    let url = gateway.url("app.example.test", "/cli");
+    let browser = gateway.browser();
+    browser.sign_in(&url, "alice", PASSWORD).await;
+    assert_eq!(browser.stays.get(&url).send().await.unwrap().status(), 200);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["user", "disable", "alice", "--config"])
+        .arg(&gateway.config_path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Another process changed the store: the cache notices within its check interval
+    // (250 ms on the gateway's clock, which this test drives).
+    gateway.clock.advance(Duration::from_millis(300));
+    assert_eq!(browser.stays.get(&url).send().await.unwrap().status(), 302);
+}
