@@ -81,16 +81,20 @@ fn bench_assertion(criterion: &mut Criterion) {
         port: None,
     };
     // A cache hit completes on its first poll; `now_or_never` measures it without a runtime.
+    let names = &config.apps[0].identity_headers;
+    let roles = config
+        .policy
+        .roles_of(active.user.username.as_str(), &active.groups);
     let with_assertion = |headers: &mut HeaderMap, active: &ActiveSession| {
-        auth::add_identity_headers(headers, active);
-        let added = auth::add_assertion(&services, &config, &host, active, headers);
+        auth::add_identity_headers(headers, active, names, &roles, None);
+        let added = auth::add_assertion(&services, &config, &host, active, &roles, headers);
         added.now_or_never().map(|result| result.is_ok())
     };
 
     criterion.bench_function("identity_headers", |bench| {
         bench.iter(|| {
             let mut headers = HeaderMap::with_capacity(16);
-            auth::add_identity_headers(&mut headers, black_box(&active));
+            auth::add_identity_headers(&mut headers, black_box(&active), names, &roles, None);
             headers
         })
     });
@@ -120,7 +124,8 @@ fn bench_assertion(criterion: &mut Criterion) {
             turn += 1;
             let mut headers = HeaderMap::with_capacity(16);
             let active = &variants[turn % 2];
-            let added = auth::add_assertion(&services, &config, &host, active, &mut headers);
+            let added =
+                auth::add_assertion(&services, &config, &host, active, &roles, &mut headers);
             assert!(runtime.block_on(added).is_ok());
             headers
         })

@@ -137,15 +137,16 @@ impl Assertions {
         issuer: &PortalUrl,
         audience: Audience<'_>,
         active: &ActiveSession,
+        roles: &[String],
     ) -> Result<HeaderValue, AssertionError> {
         let session = active.session.key.as_str();
-        let identity = identity_digest(active);
+        let identity = identity_digest(active, roles);
         let now = self.store.now();
         if let Some(token) = self.cache.get(session, audience, identity, now) {
             return Ok(token);
         }
         let signed = self
-            .sign(settings, issuer, audience, active, identity)
+            .sign(settings, issuer, audience, (active, roles), identity)
             .await?;
         let token = signed.token.clone();
         self.cache.insert(session, audience, signed, now);
@@ -158,7 +159,7 @@ impl Assertions {
         settings: &AssertionSettings,
         issuer: &PortalUrl,
         audience: Audience<'_>,
-        active: &ActiveSession,
+        (active, roles): (&ActiveSession, &[String]),
         identity: u64,
     ) -> Result<Signed, AssertionError> {
         let ring = self.ring(settings.rotate_every).await?;
@@ -166,7 +167,7 @@ impl Assertions {
         let now = self.store.now();
         let lifetime = settings.lifetime.min(MAX_LIFETIME);
         let expires_at = saturating_add(now, lifetime);
-        let claims = claims(&issuer.origin(), audience, active, now, expires_at)?;
+        let claims = claims(&issuer.origin(), audience, active, roles, now, expires_at)?;
         let text = token::sign(&claims, key)?;
         let token = HeaderValue::try_from(text).map_err(|_| AssertionError::Sign)?;
         Ok(Signed {
@@ -183,6 +184,7 @@ fn claims(
     issuer: &str,
     audience: Audience<'_>,
     active: &ActiveSession,
+    roles: &[String],
     now: SystemTime,
     expires_at: SystemTime,
 ) -> Result<Claims, AssertionError> {
@@ -197,6 +199,7 @@ fn claims(
         email: user.email.clone(),
         name: user.display_name.clone(),
         groups: active.groups.clone(),
+        roles: roles.to_vec(),
         amr: active
             .session
             .amr
@@ -213,13 +216,14 @@ fn claims(
 
 /// A digest of everything a token says about the person, so a cached token is not served
 /// after their name, email, groups or factors changed.
-fn identity_digest(active: &ActiveSession) -> u64 {
+fn identity_digest(active: &ActiveSession, roles: &[String]) -> u64 {
     let mut hasher = DefaultHasher::new();
     let user = &active.user;
     user.username.as_str().hash(&mut hasher);
     user.display_name.hash(&mut hasher);
     user.email.hash(&mut hasher);
     active.groups.hash(&mut hasher);
+    roles.hash(&mut hasher);
     active.session.amr.hash(&mut hasher);
     active.session.auth_time.hash(&mut hasher);
     hasher.finish()

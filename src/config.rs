@@ -214,6 +214,39 @@ pub struct App {
     pub connect_timeout: Duration,
     /// Time allowed for an upstream of this app to send its response head.
     pub response_timeout: Duration,
+    /// Names of the identity headers sent to this app.
+    pub identity_headers: IdentityHeaders,
+    /// A fixed password sent with the username as HTTP Basic credentials, for legacy apps
+    /// that only understand those; `None` (the default) sends no `Authorization`.
+    pub basic_auth_password: Option<String>,
+}
+
+/// The header names that carry a person's identity to an app.
+#[derive(Clone, Debug)]
+pub struct IdentityHeaders {
+    /// The username (`Remote-User`).
+    pub user: http::HeaderName,
+    /// The display name (`Remote-Name`).
+    pub name: http::HeaderName,
+    /// The email address (`Remote-Email`).
+    pub email: http::HeaderName,
+    /// Group names, comma-separated (`Remote-Groups`).
+    pub groups: http::HeaderName,
+    /// Role names, comma-separated (`Remote-Roles`).
+    pub roles: http::HeaderName,
+}
+
+impl IdentityHeaders {
+    /// Every name, for stripping client copies.
+    pub fn all(&self) -> [&http::HeaderName; 5] {
+        [
+            &self.user,
+            &self.name,
+            &self.email,
+            &self.groups,
+            &self.roles,
+        ]
+    }
 }
 
 /// How upstream TLS certificates are verified.
@@ -640,6 +673,8 @@ fn build_app(app: RawApp, base: &Path, timeouts: &Timeouts, default_body: u64) -
         max_body_bytes: app.max_body.map_or(default_body, |size| size.0),
         case_insensitive_paths: app.case_insensitive_paths,
         allow_encoded_slash: app.allow_encoded_slash,
+        identity_headers: identity_headers(app.identity_headers),
+        basic_auth_password: app.basic_auth.map(|basic| basic.password),
         connect_timeout: app
             .timeouts
             .connect
@@ -648,6 +683,19 @@ fn build_app(app: RawApp, base: &Path, timeouts: &Timeouts, default_body: u64) -
             .timeouts
             .response
             .map_or(timeouts.response, |value| value.0),
+    }
+}
+
+fn identity_headers(raw: raw::RawIdentityHeaders) -> IdentityHeaders {
+    let name = |value: Option<value::HeaderName>, default: &'static str| {
+        value.map_or_else(|| http::HeaderName::from_static(default), |name| name.0)
+    };
+    IdentityHeaders {
+        user: name(raw.user, "remote-user"),
+        name: name(raw.name, "remote-name"),
+        email: name(raw.email, "remote-email"),
+        groups: name(raw.groups, "remote-groups"),
+        roles: name(raw.roles, "remote-roles"),
     }
 }
 

@@ -119,6 +119,37 @@ impl AppId {
 }
 
 impl Policy {
+    /// The roles a user holds: named in a role's `users`, member of one of its `groups`, or
+    /// holder of a role it includes, transitively. For identity headers and tokens, not for
+    /// decisions (those use the compiled sets); the cost grows with the number of roles.
+    pub fn roles_of(&self, user: &str, groups: &[String]) -> Vec<String> {
+        let direct = |role: &RoleConfig| {
+            role.users.iter().any(|name| name == user)
+                || role.groups.iter().any(|group| groups.contains(group))
+        };
+        let mut held: std::collections::BTreeSet<&str> = self
+            .roles
+            .iter()
+            .filter(|(_, role)| direct(role))
+            .map(|(name, _)| name.as_str())
+            .collect();
+        loop {
+            let before = held.len();
+            for (name, role) in &self.roles {
+                if role
+                    .roles
+                    .iter()
+                    .any(|included| held.contains(included.as_str()))
+                {
+                    held.insert(name);
+                }
+            }
+            if held.len() == before {
+                return held.into_iter().map(str::to_owned).collect();
+            }
+        }
+    }
+
     /// Checks and compiles the global policy and every app's rules.
     ///
     /// App `i` of `apps` gets `AppId::from_position(i)`.

@@ -80,9 +80,16 @@ impl Runtime {
             .iter()
             .map(|&name| name.into())
             .collect();
-        let assertion_header = forward::fold_name(config.assertion.header.as_str());
-        if !protected_headers.contains(&assertion_header) {
-            protected_headers.push(assertion_header);
+        let configured = config
+            .apps
+            .iter()
+            .flat_map(|app| app.identity_headers.all())
+            .chain([&config.assertion.header]);
+        for name in configured {
+            let folded = forward::fold_name(name.as_str());
+            if !protected_headers.contains(&folded) {
+                protected_headers.push(folded);
+            }
         }
         Ok(Runtime {
             config,

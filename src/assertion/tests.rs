@@ -30,6 +30,7 @@ fn claims_at(now: SystemTime) -> Claims {
         email: Some("alice@example.test".into()),
         name: "Alice".into(),
         groups: vec!["staff".into()],
+        roles: vec!["editor".into()],
         amr: vec!["pwd".into()],
         auth_time: iat,
         iat,

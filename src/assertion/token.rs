@@ -36,6 +36,9 @@ pub struct Claims {
     pub name: String,
     /// Group names.
     pub groups: Vec<String>,
+    /// Role names the route policy grants the person.
+    #[serde(default)]
+    pub roles: Vec<String>,
     /// Authentication methods done in the session (RFC 8176: `pwd`, `otp`, `hwk`, `swk`).
     pub amr: Vec<String>,
     /// When the last factor was done, unix seconds.

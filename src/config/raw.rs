@@ -150,7 +150,26 @@ pub(super) struct RawApp {
     #[serde(default)]
     pub(super) timeouts: RawAppTimeouts,
     #[serde(default)]
+    pub(super) identity_headers: RawIdentityHeaders,
+    pub(super) basic_auth: Option<RawBasicAuth>,
+    #[serde(default)]
     pub(super) rules: Vec<Spanned<RuleConfig>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIdentityHeaders {
+    pub(super) user: Option<HeaderName>,
+    pub(super) name: Option<HeaderName>,
+    pub(super) email: Option<HeaderName>,
+    pub(super) groups: Option<HeaderName>,
+    pub(super) roles: Option<HeaderName>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBasicAuth {
+    pub(super) password: String,
 }
 
 #[derive(Debug, Default, Deserialize)]

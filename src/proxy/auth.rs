@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -16,7 +16,7 @@ use http::Request;
 use hyper::body::Incoming;
 
 use crate::assertion::Audience;
-use crate::config::Config;
+use crate::config::{Config, IdentityHeaders};
 use crate::policy::{AppId, Decision, DenyReason, RequestFacts as PolicyFacts, Subject};
 use crate::portal::redirect;
 use crate::proxy::body::{self, Body};
@@ -217,17 +217,27 @@ pub fn original_url(host: &str, port: Option<u16>, path: &str, query: Option<&st
     }
 }
 
-/// Adds the identity headers for an allowed request of a signed-in person. Values that are
-/// not visible ASCII are sent percent-encoded (UTF-8, RFC 3986 section 2.1), so no value can
-/// hold CR, LF or bytes a parser might read differently.
-pub fn add_identity_headers(headers: &mut HeaderMap, active: &ActiveSession) {
+/// Adds the identity headers for an allowed request of a signed-in person, under the app's
+/// names. Values that are not visible ASCII are sent percent-encoded (UTF-8, RFC 3986
+/// section 2.1), so no value can hold CR, LF or bytes a parser might read differently. With
+/// `basic_password`, the username and that password also go as HTTP Basic credentials,
+/// replacing whatever `Authorization` the client sent.
+pub fn add_identity_headers(
+    headers: &mut HeaderMap,
+    active: &ActiveSession,
+    names: &IdentityHeaders,
+    roles: &[String],
+    basic_password: Option<&str>,
+) {
     let user = &active.user;
     let groups = active.groups.join(",");
+    let roles = roles.join(",");
     let pairs = [
-        ("remote-user", Some(user.username.as_str())),
-        ("remote-name", Some(user.display_name.as_str())),
-        ("remote-email", user.email.as_deref()),
-        ("remote-groups", Some(groups.as_str())),
+        (&names.user, Some(user.username.as_str())),
+        (&names.name, Some(user.display_name.as_str())),
+        (&names.email, user.email.as_deref()),
+        (&names.groups, Some(groups.as_str())),
+        (&names.roles, Some(roles.as_str())),
     ];
     for (name, value) in pairs {
         let Some(value) = value else {
@@ -235,11 +245,19 @@ pub fn add_identity_headers(headers: &mut HeaderMap, active: &ActiveSession) {
         };
         let encoded = header_safe(value);
         if encoded.len() > MAX_IDENTITY_VALUE {
-            tracing::warn!(header = name, "identity header too large; left out");
+            tracing::warn!(header = %name, "identity header too large; left out");
             continue;
         }
         if let Ok(value) = HeaderValue::try_from(encoded) {
-            headers.insert(HeaderName::from_static(name), value);
+            headers.insert(name.clone(), value);
+        }
+    }
+    if let Some(password) = basic_password {
+        use base64::Engine as _;
+        let pair = format!("{}:{password}", user.username.as_str());
+        let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+        if let Ok(value) = HeaderValue::try_from(format!("Basic {encoded}")) {
+            headers.insert(header::AUTHORIZATION, value);
         }
     }
 }
@@ -257,6 +275,7 @@ pub async fn add_assertion(
     config: &Config,
     host: &CanonicalHost,
     active: &ActiveSession,
+    roles: &[String],
     headers: &mut HeaderMap,
 ) -> Result<(), Rejection> {
     let Some(portal) = &config.portal else {
@@ -269,7 +288,7 @@ pub async fn add_assertion(
     let settings = &config.assertion;
     let token = services
         .assertions
-        .token_for(settings, &portal.url, audience, active)
+        .token_for(settings, &portal.url, audience, active, roles)
         .await
         .map_err(|error| {
             tracing::warn!("no identity assertion; refusing the request: {error}");

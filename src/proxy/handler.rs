@@ -154,12 +154,20 @@ async fn proxy(
         upstream_request(runtime, connection, facts, &routed, request, websocket);
     if let Some(active) = &identity {
         let headers = upstream_request.headers_mut();
-        auth::add_identity_headers(headers, active);
+        let app = routed.app;
+        let roles = runtime
+            .config
+            .policy
+            .roles_of(active.user.username.as_str(), &active.groups);
+        let password = app.basic_auth_password.as_deref();
+        auth::add_identity_headers(headers, active, &app.identity_headers, &roles, password);
+        let services = &shared.services;
         auth::add_assertion(
-            &shared.services,
+            services,
             &runtime.config,
             &routed.host,
             active,
+            &roles,
             headers,
         )
         .await?;

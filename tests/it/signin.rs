@@ -743,3 +743,55 @@ async fn command_line_changes_reach_the_running_gateway_on_the_next_request() {
     gateway.clock.advance(Duration::from_millis(300));
     assert_eq!(browser.stays.get(&url).send().await.unwrap().status(), 302);
 }
+
+#[tokio::test]
+async fn per_app_identity_header_names_roles_and_basic_credentials() {
+    let apps = "
+  - name: legacy
+    host: app.example.test
+    upstream: [\"http://{echo}\"]
+    identity_headers: { user: X-Legacy-User, groups: X-Legacy-Groups }
+    basic_auth: { password: \"fixed secret\" }
+    rules: [{ auth: one_factor }]
+";
+    let extra = format!(
+        "{PORTAL}\ndefault: deny\nroles:\n  editor: {{ groups: [staff] }}\n  \
+         chief: {{ roles: [editor] }}\n  other: {{ users: [root] }}"
+    );
+    let gateway = TestGateway::start_with(apps, &extra).await;
+    gateway.add_user("alice", PASSWORD, &["staff"]).await;
+    let browser = gateway.browser();
+    let url = gateway.url("app.example.test", "/legacy");
+    browser.sign_in(&url, "alice", PASSWORD).await;
+    let response = browser
+        .follows
+        .get(&url)
+        .header("x-legacy-user", "root")
+        .header("X_Legacy_Groups", "admins")
+        .header("authorization", "Basic cm9vdDpyb290")
+        .send()
+        .await
+        .unwrap();
+    let echo = echo_of(response).await;
+    assert_eq!(echo_headers(&echo, "x-legacy-user"), ["alice"]);
+    assert_eq!(echo_headers(&echo, "x-legacy-groups"), ["staff"]);
+    assert!(
+        echo_headers(&echo, "remote-user").is_empty(),
+        "renamed, not duplicated"
+    );
+    assert_eq!(echo_headers(&echo, "remote-roles"), ["chief,editor"]);
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        "alice:fixed secret",
+    );
+    assert_eq!(
+        echo_headers(&echo, "authorization"),
+        [format!("Basic {basic}")]
+    );
+    let token = echo_headers(&echo, "x-portcullis-assertion");
+    let payload = token[0].split('.').nth(1).unwrap();
+    let payload =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(claims["roles"], serde_json::json!(["chief", "editor"]));
+}
