@@ -79,8 +79,8 @@ impl StoreDirectory {
     }
 }
 
-/// A random one-time password, `XXXXX-XXXXX-XXXXX-XXXXX` (100 bits), for a person to type
-/// once and then replace. 32 symbols divide 256, so taking the low five bits of each byte
+/// A random one-time password, four dash-separated groups of five symbols (100 bits), for
+/// a person to type once and then replace. 32 symbols divide 256, so taking the low five bits of each byte
 /// from the operating system generator picks every symbol with equal chance.
 ///
 /// # Errors
