@@ -24,7 +24,8 @@ use self::raw::{RawApp, RawConfig, RawHeaderEdits};
 pub use self::value::{HostPattern, UpstreamUrl};
 use crate::assertion;
 use crate::policy::{
-    AppPolicyInput, KnownSubjects, LintSite, Policy, PolicyConfig, PolicyError, RuleConfig,
+    AppPolicyInput, AuthLevel, DefaultAction, KnownSubjects, LintSite, Policy, PolicyConfig,
+    PolicyError, RuleConfig,
 };
 
 /// The default body size limit per request when neither the app nor `limits` sets one.
@@ -541,7 +542,8 @@ fn compile_policy(
             })
             .collect(),
     })?;
-    let warnings = policy
+    let mut warnings = setup_warnings(raw, source);
+    let lints = policy
         .lint(&KnownSubjects::default())
         .iter()
         .map(|lint| {
@@ -552,7 +554,42 @@ fn compile_policy(
             }
         })
         .collect();
+    warnings.extend::<Vec<String>>(lints);
     Ok((Arc::new(policy), warnings))
+}
+
+/// Warnings about setups that load but cannot work as meant: an app without rules under
+/// the default `deny` (every request gets 403), or rules that need sign-in without a portal
+/// (those requests get 401 with nowhere to sign in).
+fn setup_warnings(raw: &RawConfig, source: &str) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if raw.default == DefaultAction::Deny {
+        for app in raw.apps.iter().filter(|app| app.rules.is_empty()) {
+            let message = format!(
+                "warning: app `{}` has no rules, so every request gets the default `deny` (403)",
+                app.name.value
+            );
+            warnings.push(at(source, &app.name, &message));
+        }
+    }
+    let rule_signs_in = raw.apps.iter().flat_map(|app| &app.rules).any(|rule| {
+        !rule.value.deny
+            && rule
+                .value
+                .auth
+                .is_some_and(|auth| auth != AuthLevel::Public)
+    });
+    let default_signs_in = matches!(
+        raw.default,
+        DefaultAction::OneFactor | DefaultAction::TwoFactor
+    );
+    if raw.portal.is_none() && (rule_signs_in || default_signs_in) {
+        warnings.push(format!(
+            "{source}: warning: rules need sign-in but no `portal` is configured; those \
+             requests get 401 with nowhere to sign in"
+        ));
+    }
+    warnings
 }
 
 /// Builds the checked config from a raw one that passed [`check_apps`].
@@ -808,6 +845,23 @@ apps:
             error.problems[1].contains("`cookie` has another meaning"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn setups_that_cannot_work_as_meant_are_warned_about() {
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+        assert!(config.warnings[0].starts_with("test.yaml:5:11: warning: app `wiki` has no rules"));
+        let text = format!("{MINIMAL}    rules: [{{ auth: one_factor }}]\n");
+        let config = parse(&text).unwrap();
+        assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+        assert!(
+            config.warnings[0].contains("no `portal` is configured"),
+            "{:?}",
+            config.warnings
+        );
+        let text = format!("{MINIMAL}    rules: [{{ auth: public }}]\n");
+        assert!(parse(&text).unwrap().warnings.is_empty());
     }
 
     #[test]

@@ -23,12 +23,11 @@ const DEMO_USERS: [(&str, &str, &str); 2] = [
 ];
 
 /// Names on the development certificate.
-const DEV_NAMES: [&str; 6] = [
+const DEV_NAMES: [&str; 5] = [
     "localhost",
     "hello.localhost",
     "echo.localhost",
     "auth.localhost",
-    "*.localhost",
     "127.0.0.1",
 ];
 
@@ -49,7 +48,7 @@ pub struct DevOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
     /// Certificates could not be created.
-    #[error("{0}")]
+    #[error(transparent)]
     Certificates(#[from] DevCaError),
     /// A demo app could not bind a loopback port.
     #[error("starting a demo app: {0}")]
@@ -58,7 +57,7 @@ pub enum DevError {
     #[error("the embedded dev configuration is invalid: {0}")]
     Config(#[from] ConfigError),
     /// The gateway did not start.
-    #[error("{0}")]
+    #[error(transparent)]
     Gateway(#[from] GatewayError),
     /// The demo users could not be set up.
     #[error("setting up the demo users: {0}")]

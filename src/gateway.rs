@@ -27,19 +27,19 @@ use crate::tls::{self, CertificateSet, Resolver, TlsError};
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// The configuration file is invalid.
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// A certificate, key or CA file could not be used.
-    #[error("{0}")]
+    #[error(transparent)]
     Tls(#[from] TlsError),
     /// The store could not be opened.
-    #[error("{0}")]
+    #[error(transparent)]
     Services(#[from] ServicesError),
     /// The users file is invalid or could not be applied.
     #[error("{0}")]
     UsersFile(String),
     /// A listener could not be bound.
-    #[error("listening on {address}: {source}")]
+    #[error("listening on {address}")]
     Bind {
         /// The address.
         address: SocketAddr,

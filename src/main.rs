@@ -188,6 +188,10 @@ fn check(path: &Path, strict: bool) -> ExitCode {
             for warning in &config.warnings {
                 eprintln!("{warning}");
             }
+            if let Err(error) = portcullis::tls::CertificateSet::load(&config.certificates) {
+                eprintln!("{}: {error}", path.display());
+                return ExitCode::from(2);
+            }
             if strict && !config.warnings.is_empty() {
                 eprintln!(
                     "{}: {} warning(s), refused with --strict",
@@ -275,7 +279,7 @@ async fn serve(path: &Path) -> anyhow::Result<()> {
     cli::announce_first_admin(directory, &mut std::io::stdout())
         .await
         .context("creating the first administrator")?;
-    tracing::info!(https = %gateway.https_address(), http = ?gateway.http_address(), "listening");
+    tracing::info!(https = %gateway.https_address(), http = %gateway.http_address().map_or_else(|| "off".to_owned(), |address| address.to_string()), "listening");
     wait_for_signals(&gateway).await?;
     gateway.shutdown().await;
     Ok(())
@@ -286,9 +290,15 @@ async fn run_dev(options: dev::DevOptions) -> anyhow::Result<()> {
         format: LogFormat::Pretty,
         level: "info".into(),
     });
-    let running = dev::start(&options)
-        .await
-        .context("starting the dev gateway")?;
+    let running = dev::start(&options).await.map_err(|error| {
+        let port_taken = matches!(&error, dev::DevError::Gateway(portcullis::GatewayError::Bind { .. }));
+        let context = if port_taken {
+            "starting the dev gateway (is another one running? choose other ports with --https and --http)"
+        } else {
+            "starting the dev gateway"
+        };
+        anyhow::Error::new(error).context(context)
+    })?;
     println!("{}", dev::banner(&running));
     wait_for_signals(&running.gateway).await?;
     running.gateway.shutdown().await;

@@ -159,7 +159,7 @@ pub fn policy_test(
                 failed += 1;
                 writeln!(
                     out,
-                    "FAIL  {file}:{} {label}: expected {:?}",
+                    "FAIL  {file}:{} {label}: expected {}",
                     result.line, result.expected
                 )?;
                 for line in explanation.to_string().lines() {

@@ -26,10 +26,10 @@ const POSTS_PER_MINUTE: u32 = 30;
 #[derive(Debug, thiserror::Error)]
 pub enum ServicesError {
     /// The store could not be opened or migrated.
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     /// The password hasher refused its parameters.
-    #[error("{0}")]
+    #[error(transparent)]
     Hasher(#[from] PasswordError),
     /// The assertion signing keys could not be read or made.
     #[error("{0}")]

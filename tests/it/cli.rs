@@ -7,17 +7,35 @@ fn portcullis() -> Command {
 }
 
 #[test]
-fn check_accepts_the_example_config() {
+fn check_accepts_the_example_config_once_its_certificates_exist() {
+    let dir = tempfile::tempdir().unwrap();
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.yaml");
+    let config = dir.path().join("portcullis.yaml");
+    std::fs::copy(example, &config).unwrap();
     let output = portcullis()
-        .args(["check", "--config", example])
+        .args(["check", "--config"])
+        .arg(&config)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "certificates are checked too"
     );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("certs/example.crt"), "{stderr}");
+
+    let certs = dir.path().join("certs");
+    let names = ["wiki.example.com", "legacy.example.com", "auth.example.com"];
+    portcullis::tls::devca::issue_with_new_ca(&certs, "example", &names).unwrap();
+    std::fs::copy(certs.join("example-ca.crt"), certs.join("internal-ca.pem")).unwrap();
+    let output = portcullis()
+        .args(["check", "--strict", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("ok"));
 }
 

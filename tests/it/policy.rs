@@ -39,6 +39,7 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf 
 fn check_warns_about_a_shadowed_rule_and_strict_refuses_it_k15() {
     let dir = tempfile::tempdir().unwrap();
     let config = write(&dir, "p.yaml", CONFIG);
+    portcullis::tls::devca::issue_with_new_ca(dir.path(), "a", &["app.example.test"]).unwrap();
     let output = portcullis()
         .args(["check", "--config"])
         .arg(&config)
