@@ -7,24 +7,14 @@
 
 use http::HeaderMap;
 use http::header::{self, HeaderValue};
-use subtle::ConstantTimeEq;
 
-use crate::session::cookie::{self, Found};
+use crate::session::cookie;
 
 /// The token for this browser: the existing cookie's, or a new one with the header that
 /// sets it.
 pub(super) fn token(headers: &HeaderMap) -> (String, Option<HeaderValue>) {
-    if let Found::One(existing) = cookie::find(headers, cookie::CSRF)
-        && cookie::well_formed_token(&existing)
-    {
-        return (existing, None);
-    }
     // Without randomness no form can be trusted; an empty token never verifies.
-    let Some(fresh) = cookie::random_token() else {
-        return (String::new(), None);
-    };
-    let header = cookie::csrf(&fresh);
-    (fresh, Some(header))
+    cookie::token_or_new(headers, cookie::CSRF, cookie::csrf).unwrap_or_default()
 }
 
 /// Whether a POST carries the right origin and a token matching its CSRF cookie.
@@ -33,11 +23,7 @@ pub(super) fn verify(headers: &HeaderMap, form_token: &str, portal_origin: &str)
         .get(header::ORIGIN)
         .and_then(|origin| origin.to_str().ok())
         .is_some_and(|origin| origin.eq_ignore_ascii_case(portal_origin));
-    let Found::One(expected) = cookie::find(headers, cookie::CSRF) else {
-        return false;
-    };
-    let token_ok = cookie::well_formed_token(&expected)
-        && bool::from(expected.as_bytes().ct_eq(form_token.as_bytes()));
+    let token_ok = cookie::token_matches(headers, cookie::CSRF, form_token);
     origin_ok && token_ok
 }
 

@@ -411,12 +411,5 @@ fn sign_in_answer(
 /// The browser's sign-in state token, reused when it has one (several tabs signing in at
 /// once), else a new one with the header that sets it.
 fn sign_in_state(headers: &HeaderMap) -> Option<(String, Option<HeaderValue>)> {
-    if let Found::One(existing) = cookie::find(headers, cookie::STATE)
-        && cookie::well_formed_token(&existing)
-    {
-        return Some((existing, None));
-    }
-    let fresh = cookie::random_token()?;
-    let set_cookie = cookie::state(&fresh);
-    Some((fresh, Some(set_cookie)))
+    cookie::token_or_new(headers, cookie::STATE, cookie::state)
 }

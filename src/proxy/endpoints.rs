@@ -121,11 +121,7 @@ async fn callback(
 
 /// Whether the callback's state is the one this browser's state cookie holds.
 fn state_matches(request: &Request<Incoming>, state: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    let cookie::Found::One(expected) = cookie::find(request.headers(), cookie::STATE) else {
-        return false;
-    };
-    cookie::well_formed_token(&expected) && bool::from(expected.as_bytes().ct_eq(state.as_bytes()))
+    cookie::token_matches(request.headers(), cookie::STATE, state)
 }
 
 fn expired(facts: &RequestFacts) -> Response<Body> {

@@ -177,6 +177,34 @@ pub fn well_formed_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// The browser's token in cookie `name` when it is well formed, else a new token with the
+/// `Set-Cookie` header (made by `set_cookie`) that stores it; `None` when the operating
+/// system generator fails.
+pub fn token_or_new(
+    headers: &HeaderMap,
+    name: &str,
+    set_cookie: fn(&str) -> HeaderValue,
+) -> Option<(String, Option<HeaderValue>)> {
+    if let Found::One(existing) = find(headers, name)
+        && well_formed_token(&existing)
+    {
+        return Some((existing, None));
+    }
+    let fresh = random_token()?;
+    let header = set_cookie(&fresh);
+    Some((fresh, Some(header)))
+}
+
+/// Whether `presented` equals the well-formed token the browser holds in cookie `name`,
+/// compared in constant time.
+pub fn token_matches(headers: &HeaderMap, name: &str, presented: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let Found::One(expected) = find(headers, name) else {
+        return false;
+    };
+    well_formed_token(&expected) && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+}
+
 /// A `Set-Cookie` value for the CSRF cookie of portal forms.
 pub fn csrf(value: &str) -> HeaderValue {
     to_header(&base(CSRF, value))
