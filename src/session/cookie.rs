@@ -272,7 +272,7 @@ mod tests {
     fn gateway_cookies_are_stripped_in_any_case_and_others_kept() {
         let mut map = headers(&[
             "__Host-portcullis=abc; theme=dark",
-            "__HOST-PORTCULLIS=x; __Host-portcullis-csrf=t; lang=en; __Secure-portcullis=d",
+            "__HOST-PORTCULLIS=x; __Host-portcullis-csrf=t; lang=en; __Secure-portcullis=d; __Host-portcullis-state=s",
         ]);
         strip_gateway_cookies(&mut map);
         assert_eq!(map.get_all(header::COOKIE).iter().count(), 1);
