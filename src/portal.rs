@@ -273,14 +273,7 @@ fn client_info(context: &RequestContext, headers: &HeaderMap) -> ClientInfo {
 
 /// A 302 to a location the portal built itself.
 fn redirect(location: &str) -> Response {
-    let mut response = StatusCode::FOUND.into_response();
-    if let Ok(value) = HeaderValue::try_from(location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    crate::proxy::auth::redirect_to(location)
 }
 
 /// Adds a `Set-Cookie` header when there is one.

@@ -178,8 +178,8 @@ pub fn sign_in_required(
 const SIGN_IN_TEXT: &str = "Please sign in to continue.";
 
 /// A 302 to `location`, which the caller built from configured origins and checked paths.
-pub fn redirect_to(location: &str) -> Response<Body> {
-    let mut response = Response::new(body::empty());
+pub fn redirect_to<B: Default>(location: &str) -> Response<B> {
+    let mut response = Response::new(B::default());
     *response.status_mut() = StatusCode::FOUND;
     if let Ok(value) = HeaderValue::try_from(location) {
         response.headers_mut().insert(header::LOCATION, value);
