@@ -355,7 +355,7 @@ async fn k18_sign_out_needs_a_same_origin_post_with_the_form_token() {
         page.text().await.unwrap().contains("Sign out?"),
         "a GET only asks"
     );
-    assert_eq!(browser.stays.get(&url).send().await.unwrap().status(), 200);
+    assert_eq!(browser.status(&url).await, 200);
 
     let token = browser.token("/logout").await;
     let logout = format!("{}/logout", browser.portal);
@@ -388,11 +388,7 @@ async fn k18_sign_out_needs_a_same_origin_post_with_the_form_token() {
         .post(&format!("{}/login", browser.portal), &credentials)
         .await;
     assert_eq!(login_without_token.status(), 403);
-    assert_eq!(
-        browser.stays.get(&url).send().await.unwrap().status(),
-        200,
-        "still signed in"
-    );
+    assert_eq!(browser.status(&url).await, 200, "still signed in");
 }
 
 #[tokio::test]
@@ -454,13 +450,9 @@ async fn sessions_end_after_idle_time_and_lifetime_unless_remembered() {
     let url = gateway.url("app.example.test", "/expiry");
     let browser = gateway.browser();
     browser.sign_in(&url, "alice", PASSWORD).await;
-    assert_eq!(browser.stays.get(&url).send().await.unwrap().status(), 200);
+    assert_eq!(browser.status(&url).await, 200);
     gateway.clock.advance(Duration::from_secs(31 * 60));
-    assert_eq!(
-        browser.stays.get(&url).send().await.unwrap().status(),
-        302,
-        "idle for 31 minutes"
-    );
+    assert_eq!(browser.status(&url).await, 302, "idle for 31 minutes");
 
     // Remember me: a persistent cookie and a session that outlives idle time and 12 hours.
     let remembered = gateway.browser();
@@ -483,16 +475,9 @@ async fn sessions_end_after_idle_time_and_lifetime_unless_remembered() {
     let callback = response.headers()["location"].to_str().unwrap().to_owned();
     remembered.follows.get(&callback).send().await.unwrap();
     gateway.clock.advance(Duration::from_secs(13 * 3600));
-    assert_eq!(
-        remembered.stays.get(&url).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(remembered.status(&url).await, 200);
     gateway.clock.advance(Duration::from_secs(30 * 24 * 3600));
-    assert_eq!(
-        remembered.stays.get(&url).send().await.unwrap().status(),
-        302,
-        "past 30 days"
-    );
+    assert_eq!(remembered.status(&url).await, 302, "past 30 days");
 }
 
 #[tokio::test]
@@ -598,14 +583,14 @@ async fn users_file_people_sign_in_and_lose_access_when_removed_from_it() {
     std::fs::write(&users, "users: {}\n").unwrap();
     gateway.gateway.reload().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while browser.stays.get(&url).send().await.unwrap().status() == 200 {
+    while browser.status(&url).await == 200 {
         assert!(
             std::time::Instant::now() < deadline,
             "removal from the file never applied"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(browser.stays.get(&url).send().await.unwrap().status(), 302);
+    assert_eq!(browser.status(&url).await, 302);
 }
 
 #[tokio::test]
@@ -727,7 +712,7 @@ async fn command_line_changes_reach_the_running_gateway_on_the_next_request() {
     let url = gateway.url("app.example.test", "/cli");
     let browser = gateway.browser();
     browser.sign_in(&url, "alice", PASSWORD).await;
-    assert_eq!(browser.stays.get(&url).send().await.unwrap().status(), 200);
+    assert_eq!(browser.status(&url).await, 200);
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["user", "disable", "alice", "--config"])
         .arg(&gateway.config_path)
@@ -741,7 +726,7 @@ async fn command_line_changes_reach_the_running_gateway_on_the_next_request() {
     // Another process changed the store: the cache notices within its check interval
     // (250 ms on the gateway's clock, which this test drives).
     gateway.clock.advance(Duration::from_millis(300));
-    assert_eq!(browser.stays.get(&url).send().await.unwrap().status(), 302);
+    assert_eq!(browser.status(&url).await, 302);
 }
 
 #[tokio::test]

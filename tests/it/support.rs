@@ -394,6 +394,11 @@ impl Browser {
             .unwrap()
     }
 
+    /// The status of a GET to `url`, redirects not followed.
+    pub async fn status(&self, url: &str) -> reqwest::StatusCode {
+        self.stays.get(url).send().await.unwrap().status()
+    }
+
     /// Posts the sign-in form without following the answer, optionally with an
     /// X-Forwarded-For header.
     pub async fn post_login(
